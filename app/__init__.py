@@ -1,0 +1,3 @@
+"""Battery Intelligence API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""One database setup for the app, the CLI and Alembic: engines, pragmas, sessions."""
+
+import contextlib
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_S = 30
+# SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
+# reads and then writes can fail with SQLITE_BUSY even with a busy timeout.
+WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _prepare_sqlite_folder(url: str) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    # A folder that cannot be made is reported when a connection is tried: the
+    # service still starts and answers 503 until it can (API.md §9, Settings).
+    with contextlib.suppress(OSError):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite recipe),
+        # so writers can ask for BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """The engine for a URL, made once per process."""
+    if is_sqlite(url):
+        _prepare_sqlite_folder(url)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def read_session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+def write_session(engine: Engine) -> Session:
+    return Session(engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False)
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with read_session(_engine(request)) as session:
+        yield session
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    with write_session(_engine(request)) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(_read_session)]
+WriteSession = Annotated[Session, Depends(_write_session)]

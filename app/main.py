@@ -1,0 +1,67 @@
+"""create_app(): settings, database, routers from the registry, problem handlers, docs."""
+
+from html import escape
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
+
+from app import __version__
+from app.db import get_engine
+from app.docs import DESCRIPTION, install_openapi
+from app.market.registry import SPECS
+from app.ops.health import router as health_router
+from app.problems import add_problem_handlers
+from app.resources.routes import API_PREFIX, build_router
+from app.settings import Settings, get_settings
+
+TITLE = "Battery Intelligence API"
+DOC_LINKS = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app: FastAPI = FastAPIOffline(
+        title=TITLE,
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=[{"name": spec.tag, "description": spec.description} for spec in SPECS]
+        + [{"name": "operations", "description": "Liveness and readiness."}],
+        favicon_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(settings.database_url)
+    add_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
+        )
+    for spec in SPECS:
+        app.include_router(build_router(spec))
+    app.include_router(health_router)
+    app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
+    install_openapi(app)
+    return app
+
+
+def _root(request: Request) -> Response:
+    """Browsers get a page of links; API clients get the same links as JSON."""
+    collections = {spec.path: f"{API_PREFIX}/{spec.path}" for spec in SPECS}
+    if "text/html" in request.headers.get("accept", ""):
+        items = "".join(
+            f'<li><a href="{escape(url)}">{escape(name)}</a></li>'
+            for name, url in {**DOC_LINKS, **collections}.items()
+        )
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>Battery Intelligence API</title>"
+            f"<h1>Battery Intelligence API</h1><p>Read the <a href='/docs'>API docs</a>.</p>"
+            f"<ul>{items}</ul>"
+        )
+    return JSONResponse(
+        {"name": "Battery Intelligence API", **DOC_LINKS, "collections": collections}
+    )

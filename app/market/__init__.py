@@ -1,0 +1,1 @@
+"""What the market is: the seven collections, declared; the machine is in app.resources."""

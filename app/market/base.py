@@ -1,0 +1,111 @@
+"""The record mixin every table shares, and the model family made from a collection's fields."""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, create_model, model_validator
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import FieldInfoMetadata
+
+from app.market.types import UTCDateTime
+
+# One naming convention, so Postgres and SQLite report the same constraint
+# names and app.problems can turn them into client errors.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+READ_ONLY_FIELDS = frozenset({"version", "created_at", "updated_at", "display"})
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Record(SQLModel):
+    """Columns every table has: identity, optimistic version, timestamps."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = Field(default=1, ge=1)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def record_indexes(table: str) -> tuple[Index, ...]:
+    """The default list order (created_at, id) is a keyset walk: index it."""
+    return (Index(f"ix_{table}_created_at_id", "created_at", "id"),)
+
+
+class RecordOut(SQLModel):
+    id: uuid.UUID = Field(description="Server-made on POST, client-chosen on PUT.")
+    version: int = Field(description="Starts at 1, +1 on every change; the ETag.")
+    created_at: dt.datetime = Field(description="UTC, ISO 8601 with Z.")
+    updated_at: dt.datetime = Field(description="UTC, ISO 8601 with Z.")
+
+
+class WriteBody(SQLModel):
+    """What every write body adds: unknown fields refused, read-only ones ignored."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    id: uuid.UUID | None = Field(
+        default=None,
+        description="Optional. On PUT it must equal the id in the path; ignored on POST.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        # A record read from the API can be written back as it is (API.md §9).
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+
+@dataclass(frozen=True)
+class Family:
+    """The request and response models of one collection."""
+
+    create: type[BaseModel]
+    update: type[BaseModel]
+    public: type[BaseModel]
+
+
+def _partial(name: str, fields: type[BaseModel], example: dict[str, Any]) -> type[BaseModel]:
+    """Every field optional and nullable, constraints kept: a merge-patch body."""
+    definitions: dict[str, Any] = {}
+    for field_name, info in fields.model_fields.items():
+        annotation: Any = info.annotation
+        for constraint in info.metadata:
+            if not isinstance(constraint, FieldInfoMetadata):  # column options, not rules
+                annotation = Annotated[annotation, constraint]
+        definitions[field_name] = (
+            annotation | None,
+            Field(default=None, description=info.description),
+        )
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+    return create_model(name, __config__=config, **definitions)
+
+
+def family(
+    name: str,
+    fields: type[BaseModel],
+    *,
+    example: dict[str, Any],
+    patch_example: dict[str, Any],
+    public_base: type[BaseModel] = RecordOut,
+) -> Family:
+    examples = ConfigDict(json_schema_extra={"examples": [example]})
+    create = create_model(f"{name}Create", __base__=(fields, WriteBody))
+    create.model_config.update(examples)
+    public = create_model(f"{name}", __base__=(fields, public_base))
+    return Family(
+        create=create, update=_partial(f"{name}Patch", fields, patch_example), public=public
+    )

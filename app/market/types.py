@@ -1,0 +1,124 @@
+"""Field types shared by the collections: validated on the way in, stored portably."""
+
+import datetime as dt
+import math
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import pycountry
+from pydantic import AfterValidator, PlainSerializer, StringConstraints
+from pydantic_core import PydanticCustomError, PydanticUndefined
+from sqlalchemy import CheckConstraint, DateTime, Dialect, Float, String, Text, Uuid
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
+
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+NAME_MAX = 200
+URL_MAX = 2000
+TEXT_MAX = 10_000
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on the way out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(dt.UTC)
+        # SQLite keeps text; a fixed naive UTC form keeps it sortable.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def _not_uuid(slug: str) -> str:
+    try:
+        UUID(slug)
+    except ValueError:
+        return slug
+    raise ValueError("a slug must not look like a UUID (ids and slugs share one URL)")
+
+
+def _country(code: str) -> str:
+    code = code.upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _web_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"\s", url):
+        raise ValueError("must be an absolute http(s) URL")
+    return url
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def rule_error(field: str, message: str) -> PydanticCustomError:
+    """A cross-field rule broken by `field`: raised in a model validator, reported on the field."""
+    return PydanticCustomError("rule", message, {"field": field})
+
+
+def format_number(value: float) -> str:
+    """`360`, `811.6`: as given, no trailing zeros."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _json_number(value: float) -> float | int:
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+Slug = Annotated[
+    str, StringConstraints(pattern=SLUG_PATTERN, max_length=NAME_MAX), AfterValidator(_not_uuid)
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX)]
+LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
+WebUrl = Annotated[str, StringConstraints(max_length=URL_MAX), AfterValidator(_web_url)]
+Number = Annotated[float, AfterValidator(_finite), PlainSerializer(_json_number)]
+VehicleModel = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX)]
+# A reference accepts the target's UUID or, for collections with slugs, its slug.
+SlugRef = UUID | Slug
+
+
+def _default(required: bool) -> Any:
+    return PydanticUndefined if required else None
+
+
+def enum_field(enum: type[StrEnum], *, nullable: bool = False, **kwargs: Any) -> Any:
+    length = max(len(member.value) for member in enum)
+    return Field(_default(not nullable), sa_type=String(length), **kwargs)
+
+
+def enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_enum")
+
+
+def text_field(max_length: int = TEXT_MAX, *, required: bool = False, **kwargs: Any) -> Any:
+    sa_type = Text() if max_length > URL_MAX else String(max_length)
+    return Field(_default(required), sa_type=sa_type, **kwargs)
+
+
+def ref_field(table: str, *, required: bool = False, **kwargs: Any) -> Any:
+    return Field(_default(required), sa_type=Uuid, foreign_key=f"{table}.id", index=True, **kwargs)
+
+
+def number_field(*, required: bool = False, **kwargs: Any) -> Any:
+    return Field(_default(required), sa_type=Float(53), **kwargs)

@@ -1,0 +1,49 @@
+"""Liveness (`/healthz`, no database) and readiness (`/readyz`: reachable and at head)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.problems import RETRY_AFTER_S, ServiceUnavailable, problem_response
+from app.schema import current_revision, head_revision
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    description="200 while the process serves requests; never touches the database.",
+)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description="200 when the database answers and its schema is at the Alembic head; "
+    "503 problem+json saying which is wrong otherwise.",
+    responses={503: {}},
+)
+def readyz(request: Request) -> Any:
+    retry = {"Retry-After": str(RETRY_AFTER_S)}
+    try:
+        current = current_revision(request.app.state.engine)
+    except SQLAlchemyError:
+        return problem_response(
+            ServiceUnavailable("The database is unreachable.", headers=retry, check="database")
+        )
+    head = head_revision()
+    if current != head:
+        return problem_response(
+            ServiceUnavailable(
+                f"The schema is at {current or 'no revision'}, not {head}: run "
+                "`battery-intel migrate`.",
+                headers=retry,
+                check="schema",
+            )
+        )
+    return JSONResponse({"status": "ready", "database": "ok", "schema": head})

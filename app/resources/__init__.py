@@ -1,0 +1,1 @@
+"""The one machine every collection shares: spec, routes, service, cursors."""

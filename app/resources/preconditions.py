@@ -1,0 +1,59 @@
+"""ETags and conditional requests: `"<version>"`, If-Match and If-None-Match (RFC 9110 §13)."""
+
+from dataclasses import dataclass
+
+from app.problems import BadRequest, PreconditionFailed
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _tags(header: str | None, name: str) -> frozenset[str] | None:
+    """The entity tags listed in a header; `*` stands alone; weak tags compare weakly."""
+    if header is None:
+        return None
+    tags = frozenset(tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip())
+    if not tags or any(
+        tag != "*" and not (len(tag) > 1 and tag[0] == tag[-1] == '"') for tag in tags
+    ):
+        raise BadRequest(
+            f'{name}: expected "*" or quoted entity tags such as "3".',
+            errors=[{"field": f"header.{name}", "message": "malformed entity tag list"}],
+        )
+    return tags
+
+
+@dataclass(frozen=True)
+class Conditions:
+    if_match: frozenset[str] | None = None
+    if_none_match: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, if_match: str | None, if_none_match: str | None) -> "Conditions":
+        return cls(_tags(if_match, "If-Match"), _tags(if_none_match, "If-None-Match"))
+
+    def check_write(self, version: int | None) -> None:
+        """Raise 412 unless a write may go ahead; `version` is None when no record exists."""
+        if self.if_match is not None and (
+            version is None or ("*" not in self.if_match and etag(version) not in self.if_match)
+        ):
+            current = "no record" if version is None else f"the current version is {etag(version)}"
+            raise PreconditionFailed(
+                f"If-Match does not match: {current}.", current_version=version
+            )
+        if (
+            self.if_none_match is not None
+            and version is not None
+            and ("*" in self.if_none_match or etag(version) in self.if_none_match)
+        ):
+            raise PreconditionFailed(
+                "If-None-Match: the record already exists; nothing was changed.",
+                current_version=version,
+            )
+
+    def not_modified(self, version: int) -> bool:
+        """For GET: the client's copy is current (answer 304)."""
+        return self.if_none_match is not None and (
+            "*" in self.if_none_match or etag(version) in self.if_none_match
+        )

@@ -1,0 +1,178 @@
+"""Reads and writes of any collection: one transaction per write, the rules, the commit.
+
+Services take a Session and plain values; nothing HTTP-shaped comes below the
+routes. Every write ends with `commit()` here, so a constraint error surfaces
+while the route can still answer with a problem.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from app.market.base import utcnow
+from app.market.registry import BY_TABLE, referencing
+from app.problems import Conflict, NotFound, body_validation_problem, field_problem
+from app.resources import cursor
+from app.resources.cursor import SortKey
+from app.resources.preconditions import Conditions
+from app.resources.spec import ResourceSpec
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    next_cursor: str | None
+
+
+def parse_key(key: str) -> UUID | str:
+    try:
+        return UUID(key)
+    except ValueError:
+        return key
+
+
+def find(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
+    """The record with this id (or slug, where the collection has slugs), or None."""
+    table: Any = spec.table
+    parsed = parse_key(key)
+    if isinstance(parsed, UUID):
+        condition = table.id == parsed
+    elif spec.has_slug:
+        condition = table.slug == parsed
+    else:
+        return None
+    query = select(table).where(condition)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def get(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
+    record = find(session, spec, key, for_update=for_update)
+    if record is None:
+        by = "id or slug" if spec.has_slug else "id"
+        raise NotFound(f"No {spec.singular} with {by} '{key}'.")
+    return record
+
+
+def default_sort(spec: ResourceSpec) -> list[SortKey]:
+    table: Any = spec.table
+    return [SortKey(table.created_at), SortKey(table.id)]
+
+
+def list_page(
+    session: Session, spec: ResourceSpec, *, limit: int, after: str | None = None
+) -> Page:
+    """One keyset page; never OFFSET, so pages stay stable while rows are added."""
+    keys = default_sort(spec)
+    query = select(spec.table)
+    if after is not None:
+        query = query.where(cursor.after(keys, cursor.decode(after, keys)))
+    order = [key.column.desc() if key.descending else key.column.asc() for key in keys]
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    next_cursor = cursor.encode(keys, rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows=rows[:limit], next_cursor=next_cursor)
+
+
+def _resolve_refs(
+    session: Session, spec: ResourceSpec, values: dict[str, Any], record_id: UUID
+) -> None:
+    """Turn each reference (id or slug) into an id, in place; 422 naming a missing one."""
+    for field, table_name in spec.refs.items():
+        given = values.get(field)
+        if given is None:
+            continue
+        target = BY_TABLE[table_name]
+        record = find(session, target, str(given))
+        if record is None:
+            by = "id or slug" if target.has_slug else "id"
+            raise field_problem(f"body.{field}", f"no {target.singular} with {by} '{given}'")
+        if target is spec and record.id == record_id:
+            raise field_problem(f"body.{field}", f"a {spec.singular} cannot reference itself")
+        values[field] = record.id
+
+
+def _values(
+    session: Session, spec: ResourceSpec, body: BaseModel, record_id: UUID
+) -> dict[str, Any]:
+    values = body.model_dump(exclude={"id"})
+    _resolve_refs(session, spec, values, record_id)
+    return values
+
+
+def _insert(session: Session, spec: ResourceSpec, body: BaseModel, record_id: UUID) -> Any:
+    record = spec.table(id=record_id, **_values(session, spec, body, record_id))
+    session.add(record)
+    session.commit()
+    return record
+
+
+def _update(session: Session, spec: ResourceSpec, record: Any, body: BaseModel) -> Any:
+    """Apply new values; an identical write is a no-op that keeps the version."""
+    values = _values(session, spec, body, record.id)
+    changed = {k: v for k, v in values.items() if getattr(record, k) != v}
+    if not changed:
+        session.commit()  # ends the transaction (and its row lock) without expiring `record`
+        return record
+    for name, value in changed.items():
+        setattr(record, name, value)
+    record.version += 1
+    record.updated_at = utcnow()
+    session.commit()
+    return record
+
+
+def create(session: Session, spec: ResourceSpec, body: BaseModel) -> Any:
+    """Insert with a server-made id (a body `id` is read-only here and ignored)."""
+    return _insert(session, spec, body, uuid4())
+
+
+def put(
+    session: Session, spec: ResourceSpec, record_id: UUID, body: BaseModel, conditions: Conditions
+) -> tuple[Any, bool]:
+    """Create or replace the record at a client-chosen id; True when created."""
+    given_id = getattr(body, "id", None)
+    if given_id is not None and given_id != record_id:
+        raise field_problem("body.id", "differs from the id in the path")
+    record = find(session, spec, str(record_id), for_update=True)
+    conditions.check_write(None if record is None else record.version)
+    if record is None:
+        return _insert(session, spec, body, record_id), True
+    return _update(session, spec, record, body), False
+
+
+def patch(
+    session: Session, spec: ResourceSpec, key: str, changes: dict[str, Any], conditions: Conditions
+) -> Any:
+    """Apply a JSON merge patch (RFC 7396): given fields replace, null clears."""
+    record = get(session, spec, key, for_update=True)
+    conditions.check_write(record.version)
+    current = spec.models.public.model_validate(record).model_dump(mode="json")
+    try:
+        body = spec.models.create.model_validate({**current, **changes})
+    except ValidationError as exc:
+        raise body_validation_problem(exc) from None
+    return _update(session, spec, record, body)
+
+
+def delete(session: Session, spec: ResourceSpec, key: str, conditions: Conditions) -> None:
+    record = get(session, spec, key, for_update=True)
+    conditions.check_write(record.version)
+    blockers = []
+    for other, field in referencing(spec):
+        column = getattr(other.table, field)
+        count = session.scalar(select(func.count()).where(column == record.id)) or 0
+        if count:
+            blockers.append({"collection": other.path, "field": field, "count": count})
+    if blockers:
+        named = ", ".join(f"{b['count']} {b['collection']} ({b['field']})" for b in blockers)
+        raise Conflict(
+            f"This {spec.singular} is still referenced by {named}; delete or repoint those first.",
+            references=blockers,
+        )
+    session.delete(record)
+    session.commit()
