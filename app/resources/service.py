@@ -99,7 +99,7 @@ def _resolve_refs(
 def _values(
     session: Session, spec: ResourceSpec, body: BaseModel, record_id: UUID
 ) -> dict[str, Any]:
-    values = body.model_dump(exclude={"id"})
+    values = body.model_dump(exclude={"id", *type(body).model_computed_fields})
     _resolve_refs(session, spec, values, record_id)
     return values
 
