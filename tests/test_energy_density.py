@@ -69,8 +69,8 @@ def test_value_max_must_be_given(client: TestClient) -> None:
 def test_non_finite_numbers_are_refused(client: TestClient) -> None:
     body = payload_for(client, "energy-densities")
     raw = (
-        '{"battery_partner_id": "%s", "value_min": NaN, "value_max": Infinity, '
-        '"unit": "Wh/kg", "level": "cell", "status": "claimed"}' % body["battery_partner_id"]
+        '{{"battery_partner_id": "{}", "value_min": NaN, "value_max": Infinity, '
+        '"unit": "Wh/kg", "level": "cell", "status": "claimed"}}'.format(body["battery_partner_id"])
     )
     response = client.post(
         f"{API}/energy-densities", content=raw, headers={"content-type": "application/json"}

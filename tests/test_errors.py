@@ -16,7 +16,8 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     problem: dict[str, Any] = response.json()
     assert problem.keys() >= PROBLEM_KEYS
     assert problem["status"] == status
-    assert "Traceback" not in response.text and "SELECT" not in response.text
+    assert "Traceback" not in response.text
+    assert "SELECT" not in response.text
     return problem
 
 
