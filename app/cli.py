@@ -70,3 +70,7 @@ def seed() -> None:
 def main() -> None:
     logging.basicConfig(level=get_settings().log_level.upper())
     cli()
+
+
+if __name__ == "__main__":
+    main()
