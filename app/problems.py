@@ -2,12 +2,13 @@
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -156,46 +157,49 @@ def integrity_problem(exc: IntegrityError) -> Problem:
     return Conflict("The change conflicts with the stored data.")
 
 
-def add_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc)
+def unavailable(detail: str, **extra: Any) -> ServiceUnavailable:
+    return ServiceUnavailable(detail, headers={"Retry-After": str(RETRY_AFTER_S)}, **extra)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(request_validation_problem(exc))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
-        problem.status = exc.status_code
-        problem.slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-        if exc.status_code == 404:
-            problem.detail = "No such resource. The API lives under /api/v1; see /docs."
-        return problem_response(problem)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
-        return problem_response(integrity_problem(exc))
-
-    @app.exception_handler(OperationalError)
-    async def _unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
+def database_problem(exc: DBAPIError) -> Problem:
+    """A database that cannot be reached, or has no schema yet, is a 503; the rest a 500."""
+    missing_table = getattr(exc.orig, "sqlstate", None) == "42P01"  # Postgres before migrate
+    if isinstance(exc, OperationalError) or exc.connection_invalidated or missing_table:
         log.warning("database unavailable: %s", exc.orig)
-        return problem_response(
-            ServiceUnavailable(
-                "The database is unavailable; retry shortly.",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        )
+        return unavailable("The database is unavailable; retry shortly.")
+    log.error("database error", exc_info=exc)
+    return Problem("Internal error; it has been logged.")
 
-    @app.exception_handler(DBAPIError)
-    async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return await _unavailable(_request, OperationalError(None, None, exc.orig))  # type: ignore[arg-type]
-        log.exception("database error")
-        return problem_response(Problem("Internal error; it has been logged."))
+
+def http_problem(exc: StarletteHTTPException) -> Problem:
+    """The framework's own errors (routing 404, 405) in the same shape as ours."""
+    problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
+    problem.status = exc.status_code
+    problem.slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    if exc.status_code == 404:
+        problem.detail = "No such resource. The API lives under /api/v1; see /docs."
+    return problem
+
+
+def add_problem_handlers(app: FastAPI) -> None:
+    handlers: dict[type[Exception], Callable[[Any], Problem]] = {
+        Problem: lambda exc: exc,
+        RequestValidationError: request_validation_problem,
+        StarletteHTTPException: http_problem,
+        IntegrityError: integrity_problem,
+        DBAPIError: database_problem,
+    }
+    for exc_class, to_problem in handlers.items():
+        app.add_exception_handler(exc_class, _handler(to_problem))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
+        log.error("unhandled error", exc_info=exc)
         return problem_response(Problem("Internal error; it has been logged."))
+
+
+def _handler(to_problem: Callable[[Any], Problem]) -> Callable[[Request, Any], Awaitable[Response]]:
+    async def handle(_request: Request, exc: Any) -> Response:
+        return problem_response(to_problem(exc))
+
+    return handle

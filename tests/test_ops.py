@@ -37,13 +37,16 @@ def test_healthz_and_readyz_when_migrated(client: TestClient) -> None:
 
 
 def test_readyz_is_503_before_migrate(empty_url: str) -> None:
-    with TestClient(create_app(_settings(empty_url))) as client:
+    with TestClient(create_app(_settings(empty_url)), raise_server_exceptions=False) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.headers["content-type"] == "application/problem+json"
         assert ready.json()["check"] == "schema"
         assert "battery-intel migrate" in ready.json()["detail"]
+        data = client.get("/api/v1/sources")
+        assert data.status_code == 503, "no schema yet: unavailable, not a 500"
+        assert "retry-after" in data.headers
 
 
 def test_unopenable_database_is_503_with_retry_after(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.problems import RETRY_AFTER_S, ServiceUnavailable, problem_response
+from app.problems import problem_response, unavailable
 from app.schema import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
@@ -29,21 +29,14 @@ def healthz() -> dict[str, str]:
     responses={503: {}},
 )
 def readyz(request: Request) -> Any:
-    retry = {"Retry-After": str(RETRY_AFTER_S)}
     try:
         current = current_revision(request.app.state.engine)
     except SQLAlchemyError:
-        return problem_response(
-            ServiceUnavailable("The database is unreachable.", headers=retry, check="database")
-        )
+        return problem_response(unavailable("The database is unreachable.", check="database"))
     head = head_revision()
     if current != head:
-        return problem_response(
-            ServiceUnavailable(
-                f"The schema is at {current or 'no revision'}, not {head}: run "
-                "`battery-intel migrate`.",
-                headers=retry,
-                check="schema",
-            )
+        detail = (
+            f"The schema is at {current or 'no revision'}, not {head}: run `battery-intel migrate`."
         )
+        return problem_response(unavailable(detail, check="schema"))
     return JSONResponse({"status": "ready", "database": "ok", "schema": head})
