@@ -3,14 +3,15 @@
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, create_model, model_validator
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import FieldInfoMetadata
 
-from app.market.types import UTCDateTime
+from app.market.types import UTCDateTime, enum_check
 
 # One naming convention, so Postgres and SQLite report the same constraint
 # names and app.problems can turn them into client errors.
@@ -38,9 +39,20 @@ class Record(SQLModel):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-def record_indexes(table: str) -> tuple[Index, ...]:
-    """The default list order (created_at, id) is a keyset walk: index it."""
-    return (Index(f"ix_{table}_created_at_id", "created_at", "id"),)
+def table_args(table: str, fields: type[SQLModel], *extra: Any) -> tuple[Any, ...]:
+    """What every table derives from its fields: the keyset index of the default order
+    (created_at, id) and a CHECK for each enum field; then the table's own `extra`."""
+    checks = [enum_check(name, enum) for name, enum in enum_fields(fields)]
+    return (Index(f"ix_{table}_created_at_id", "created_at", "id"), *checks, *extra)
+
+
+def enum_fields(fields: type[SQLModel]) -> list[tuple[str, type[StrEnum]]]:
+    found = []
+    for name, info in fields.model_fields.items():
+        for candidate in (info.annotation, *get_args(info.annotation)):
+            if isinstance(candidate, type) and issubclass(candidate, StrEnum):
+                found.append((name, candidate))
+    return found
 
 
 class RecordOut(SQLModel):

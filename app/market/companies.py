@@ -3,7 +3,7 @@
 from sqlalchemy import CheckConstraint, String
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, record_indexes
+from app.market.base import Record, family, table_args
 from app.market.types import (
     NAME_MAX,
     URL_MAX,
@@ -37,7 +37,7 @@ class AutomakerFields(CompanyFields):
 class Automaker(AutomakerFields, Record, table=True):
     __tablename__ = "automakers"
     __table_args__ = (
-        *record_indexes("automakers"),
+        *table_args("automakers", AutomakerFields),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="parent_not_self"),
     )
 
@@ -53,7 +53,7 @@ class BatteryPartnerFields(CompanyFields):
 class BatteryPartner(BatteryPartnerFields, Record, table=True):
     __tablename__ = "battery_partners"
     __table_args__ = (
-        *record_indexes("battery_partners"),
+        *table_args("battery_partners", BatteryPartnerFields),
         CheckConstraint(
             "founded_year IS NULL OR founded_year BETWEEN 1800 AND 2100", name="founded_year"
         ),

@@ -8,7 +8,7 @@ from pydantic import computed_field, model_validator
 from sqlalchemy import CheckConstraint, Date, String
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, record_indexes
+from app.market.base import Record, family, table_args
 from app.market.enums import CellFormat, DensityStatus, Level, Technology, Unit
 from app.market.types import (
     NAME_MAX,
@@ -17,7 +17,6 @@ from app.market.types import (
     Number,
     Slug,
     SlugRef,
-    enum_check,
     enum_field,
     format_number,
     number_field,
@@ -48,9 +47,7 @@ class BatteryFields(SQLModel):
 class Battery(BatteryFields, Record, table=True):
     __tablename__ = "batteries"
     __table_args__ = (
-        *record_indexes("batteries"),
-        enum_check("technology", Technology),
-        enum_check("cell_format", CellFormat),
+        *table_args("batteries", BatteryFields),
         CheckConstraint(
             "pack_capacity_kwh IS NULL OR (pack_capacity_kwh > 0 AND pack_capacity_kwh <= 10000)",
             name="pack_capacity_kwh",
@@ -102,10 +99,7 @@ class EnergyDensityFields(SQLModel):
 class EnergyDensity(EnergyDensityFields, Record, table=True):
     __tablename__ = "energy_densities"
     __table_args__ = (
-        *record_indexes("energy_densities"),
-        enum_check("unit", Unit),
-        enum_check("level", Level),
-        enum_check("status", DensityStatus),
+        *table_args("energy_densities", EnergyDensityFields),
         CheckConstraint("value_min > 0", name="value_min_positive"),
         CheckConstraint("value_max IS NULL OR value_max >= value_min", name="value_range"),
         CheckConstraint(

@@ -8,7 +8,7 @@ from pydantic import model_validator
 from sqlalchemy import JSON, CheckConstraint, Date, Index, String, text
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, record_indexes
+from app.market.base import Record, family, table_args
 from app.market.enums import DatePrecision, MilestoneStatus, PartnershipStatus, Stage
 from app.market.types import (
     NAME_MAX,
@@ -16,7 +16,6 @@ from app.market.types import (
     Name,
     SlugRef,
     VehicleModel,
-    enum_check,
     enum_field,
     ref_field,
     rule_error,
@@ -49,9 +48,7 @@ class PartnershipFields(SQLModel):
 class Partnership(PartnershipFields, Record, table=True):
     __tablename__ = "partnerships"
     __table_args__ = (
-        *record_indexes("partnerships"),
-        enum_check("status", PartnershipStatus),
-        enum_check("stage", Stage),
+        *table_args("partnerships", PartnershipFields),
         Index(
             "uq_partnerships_automaker_id_battery_partner_id_battery_id",
             "automaker_id",
@@ -106,10 +103,7 @@ class MilestoneFields(SQLModel):
 class Milestone(MilestoneFields, Record, table=True):
     __tablename__ = "milestones"
     __table_args__ = (
-        *record_indexes("milestones"),
-        enum_check("stage", Stage),
-        enum_check("status", MilestoneStatus),
-        enum_check("date_precision", DatePrecision),
+        *table_args("milestones", MilestoneFields),
         CheckConstraint(
             " + ".join(f"(CASE WHEN {name} IS NULL THEN 0 ELSE 1 END)" for name in SUBJECTS)
             + " = 1",

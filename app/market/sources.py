@@ -5,7 +5,7 @@ import datetime as dt
 from sqlalchemy import Date, String
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, record_indexes
+from app.market.base import Record, family, table_args
 from app.market.enums import SourceKind
 from app.market.types import (
     NAME_MAX,
@@ -14,7 +14,6 @@ from app.market.types import (
     Name,
     Slug,
     WebUrl,
-    enum_check,
     enum_field,
     text_field,
 )
@@ -33,7 +32,7 @@ class SourceFields(SQLModel):
 
 class Source(SourceFields, Record, table=True):
     __tablename__ = "sources"
-    __table_args__ = (*record_indexes("sources"), enum_check("kind", SourceKind))
+    __table_args__ = table_args("sources", SourceFields)
 
 
 SOURCES = ResourceSpec(
