@@ -46,7 +46,7 @@ def table_args(table: str, fields: type[SQLModel], *extra: Any) -> tuple[Any, ..
     return (Index(f"ix_{table}_created_at_id", "created_at", "id"), *checks, *extra)
 
 
-def enum_fields(fields: type[SQLModel]) -> list[tuple[str, type[StrEnum]]]:
+def enum_fields(fields: type[BaseModel]) -> list[tuple[str, type[StrEnum]]]:
     found = []
     for name, info in fields.model_fields.items():
         for candidate in (info.annotation, *get_args(info.annotation)):
