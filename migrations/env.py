@@ -4,18 +4,17 @@ from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import app.market.registry  # noqa: F401 - registers every table on the metadata
 from app.db import get_engine, is_sqlite
 from app.market.types import UTCDateTime
 from app.settings import get_settings
+from app.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = SQLModel.metadata
+target_metadata = metadata
 
 
 def _url() -> str:
@@ -30,11 +29,21 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:  # n
     return False
 
 
+# Made by migrations for one database only, outside the models: SQLite's FTS5 table
+# (and its shadow tables) and Postgres's trigram index on search_entries.text.
+DIALECT_ONLY = ("search_fts", "ix_search_entries_text_trgm")
+
+
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:  # noqa: ARG001
+    return not (name or "").startswith(DIALECT_ONLY)
+
+
 def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
         render_as_batch=is_sqlite(_url()),  # SQLite alters tables by copying them
         render_item=_render_item,
+        include_name=_include_name,
         compare_type=True,
         **kwargs,
     )

@@ -17,9 +17,9 @@ from sqlalchemy.engine import make_url
 
 from app.db import get_engine
 from app.main import create_app
-from app.market.registry import SPECS
 from app.schema import upgrade
 from app.settings import Settings
+from app.tables import metadata
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -88,5 +88,5 @@ def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
 def _clean(engine: Engine) -> None:
     """Empty every table, referencing tables first, so no test reads another's rows."""
     with engine.begin() as connection:
-        for spec in reversed(SPECS):
-            connection.execute(spec.sa_table.delete())
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())

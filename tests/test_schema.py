@@ -11,9 +11,7 @@ from app.market.base import enum_fields
 from app.market.registry import BY_PATH, SPECS
 from tests.builders import create
 
-ENUM_COLUMNS = [
-    (spec.path, name) for spec in SPECS for name, _ in enum_fields(spec.models.create)
-]
+ENUM_COLUMNS = [(spec.path, name) for spec in SPECS for name, _ in enum_fields(spec.models.create)]
 BAD_VALUES = [
     ("energy-densities", {"value_min": 0}),
     ("energy-densities", {"value_min": 300, "value_max": 200}),

@@ -40,10 +40,14 @@ class Record(SQLModel):
 
 
 def table_args(table: str, fields: type[SQLModel], *extra: Any) -> tuple[Any, ...]:
-    """What every table derives from its fields: the keyset index of the default order
-    (created_at, id) and a CHECK for each enum field; then the table's own `extra`."""
+    """What every table derives from its fields: keyset indexes on the timestamps (the
+    default order is created_at, id) and a CHECK for each enum field; then its own `extra`."""
     checks = [enum_check(name, enum) for name, enum in enum_fields(fields)]
-    return (Index(f"ix_{table}_created_at_id", "created_at", "id"), *checks, *extra)
+    keysets = (
+        Index(f"ix_{table}_created_at_id", "created_at", "id"),
+        Index(f"ix_{table}_updated_at_id", "updated_at", "id"),  # updated_since, sort
+    )
+    return (*keysets, *checks, *extra)
 
 
 def enum_fields(fields: type[BaseModel]) -> list[tuple[str, type[StrEnum]]]:

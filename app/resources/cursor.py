@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, false, or_
 
 from app.problems import BadRequest
 
@@ -27,6 +27,10 @@ _PARSERS: dict[type, Callable[[Any], Any]] = {
 class SortKey:
     column: Any  # an ORM column attribute
     descending: bool = False
+
+    @property
+    def nullable(self) -> bool:
+        return bool(self.column.nullable) if hasattr(self.column, "nullable") else True
 
     @property
     def name(self) -> str:
@@ -63,7 +67,10 @@ def decode(token: str, keys: Sequence[SortKey]) -> list[Any]:
                 "cursor: this cursor belongs to another sort order; start again without it.",
                 errors=[{"field": "query.cursor", "message": "cursor does not match the sort"}],
             )
-        return [_PARSERS[key.python_type()](value) for key, value in zip(keys, values, strict=True)]
+        return [
+            None if value is None else _PARSERS[key.python_type()](value)
+            for key, value in zip(keys, values, strict=True)
+        ]
     except BadRequest:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, AttributeError):
@@ -73,11 +80,30 @@ def decode(token: str, keys: Sequence[SortKey]) -> list[Any]:
         ) from None
 
 
+def order_by(keys: Sequence[SortKey]) -> list[Any]:
+    """NULLs last in either direction, on SQLite and Postgres alike."""
+    return [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+
+
+def _same(key: SortKey, value: Any) -> ColumnElement[bool]:
+    same: ColumnElement[bool] = key.column.is_(None) if value is None else key.column == value
+    return same
+
+
+def _beyond(key: SortKey, value: Any) -> ColumnElement[bool] | None:
+    """Rows past `value` on this key alone; NULLs sort last, so nothing is past a NULL."""
+    if value is None:
+        return None
+    past = key.column < value if key.descending else key.column > value
+    return or_(past, key.column.is_(None)) if key.nullable else past
+
+
 def after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `keys` (the last key is unique)."""
     clauses = []
     for i, key in enumerate(keys):
-        equal = [keys[j].column == values[j] for j in range(i)]
-        beyond = key.column < values[i] if key.descending else key.column > values[i]
-        clauses.append(and_(*equal, beyond))
-    return or_(*clauses)
+        beyond = _beyond(key, values[i])
+        if beyond is not None:
+            clauses.append(and_(*(_same(keys[j], values[j]) for j in range(i)), beyond))
+    rows_after: ColumnElement[bool] = or_(false(), *clauses)
+    return rows_after

@@ -4,29 +4,63 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, create_model
+from sqlalchemy import ColumnElement
 
-from app.db import ReadSession, WriteSession
+from app.db import ReadSession, WriteSession, read_session
 from app.problems import BadRequest
-from app.resources import service
+from app.resources import cursor, service
+from app.resources.cursor import SortKey
+from app.resources.formats import (
+    CSV_MEDIA,
+    columns,
+    csv_stream,
+    record_json,
+    walk,
+    wants_csv,
+    with_includes,
+)
 from app.resources.preconditions import Conditions, etag
+from app.resources.query import ListQuery, StrictQuery, queryable
 from app.resources.spec import ResourceSpec
 
 API_PREFIX = "/api/v1"
-MAX_LIMIT = 500
 
 
-class NoQuery(BaseModel):
-    """Operations without query parameters still refuse unknown ones (API.md §1)."""
-
-    model_config = ConfigDict(extra="forbid")
+NoQuery = StrictQuery
+CSV_PAGE = 500
 
 
-class ListQuery(NoQuery):
-    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Page size, 1–500.")
-    cursor: str | None = Field(
-        None, description="Opaque: the `next_cursor` of the previous page. Stable under inserts."
+def next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
+    if next_cursor is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+
+
+def _csv_response(
+    request: Request,
+    spec: ResourceSpec,
+    keys: list[SortKey],
+    where: list[ColumnElement[bool]],
+    includes: dict[str, tuple[str, ResourceSpec]],
+    start: str | None,
+) -> StreamingResponse:
+    engine = request.app.state.engine
+
+    def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        with read_session(engine) as session:
+            page = service.list_page(
+                session, spec, keys=keys, where=where, limit=CSV_PAGE, after=after
+            )
+            return with_includes(session, spec, page.rows, includes), page.next_cursor
+
+    header = columns(spec) + list(includes)
+    filename = f'attachment; filename="{spec.path}.csv"'
+    return StreamingResponse(
+        csv_stream(header, walk(fetch, start)),
+        media_type=CSV_MEDIA,
+        headers={"Content-Disposition": filename},
     )
 
 
@@ -38,11 +72,6 @@ IfNoneMatch = Annotated[
     str | None,
     Header(description='GET: `"3"` answers 304 when unchanged. PUT: `*` creates only (else 412).'),
 ]
-
-
-def record_json(spec: ResourceSpec, record: Any) -> dict[str, Any]:
-    data: dict[str, Any] = spec.models.public.model_validate(record).model_dump(mode="json")
-    return data
 
 
 def location(spec: ResourceSpec, record: Any) -> str:
@@ -86,25 +115,49 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     key_doc = "The record's UUID or its slug." if spec.has_slug else "The record's UUID."
     RecordKey = Annotated[str, Path(description=key_doc)]  # noqa: N806
     router = APIRouter(prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag])
+    asked = queryable(spec)
 
     @router.get(
         "",
         response_model=page_model(spec),
         summary=f"List {many}",
-        description=f"A page of {many}, oldest first (`created_at`, then `id`). Follow "
-        "`next_cursor` (also in the `Link` header) until it is null.",
-        responses={400: {}},
+        description=f"A page of {many}, filtered and sorted (default: oldest first). Follow "
+        "`next_cursor`, also in the `Link` header, until it is null. `format=csv` or "
+        "`Accept: text/csv` streams every page as CSV instead.",
+        responses={200: {"content": {"text/csv": {}}}, 400: {}},
     )
     def list_records(
-        request: Request, session: ReadSession, query: Annotated[ListQuery, Query()]
-    ) -> JSONResponse:
-        page = service.list_page(session, spec, limit=query.limit, after=query.cursor)
-        headers = {}
-        if page.next_cursor:
-            url = request.url.include_query_params(cursor=page.next_cursor)
-            headers["Link"] = f'<{url}>; rel="next"'
-        body = {"items": [record_json(spec, r) for r in page.rows], "next_cursor": page.next_cursor}
-        return JSONResponse(body, headers=headers)
+        request: Request,
+        session: ReadSession,
+        query: Annotated[asked.list_model, Query()],  # type: ignore[name-defined]
+    ) -> Response:
+        params: ListQuery = query
+        keys = asked.sort_keys(params.sort)
+        where = asked.where(params)
+        includes = {n: asked.includes[n] for n in asked.include_names(params.include)}
+        if params.cursor is not None:
+            cursor.decode(params.cursor, keys)  # a bad cursor is a 400 before any output
+        if wants_csv(
+            params.format if "format" in params.model_fields_set else None,
+            request.headers.get("accept"),
+        ):
+            return _csv_response(request, spec, keys, where, includes, params.cursor)
+        page = service.list_page(
+            session,
+            spec,
+            keys=keys,
+            where=where,
+            limit=params.limit,
+            after=params.cursor,
+            count=params.count,
+        )
+        body: dict[str, Any] = {
+            "items": with_includes(session, spec, page.rows, includes),
+            "next_cursor": page.next_cursor,
+        }
+        if page.total is not None:
+            body["total"] = page.total
+        return JSONResponse(body, headers=next_link(request, page.next_cursor))
 
     @router.post(
         "",
@@ -133,14 +186,16 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     def get_record(
         session: ReadSession,
         id: RecordKey,
-        _query: Annotated[NoQuery, Query()],
+        query: Annotated[asked.record_model, Query()],  # type: ignore[name-defined]
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         conditions = Conditions.parse(None, if_none_match)
+        includes = {n: asked.includes[n] for n in asked.include_names(query.include)}
         record = service.get(session, spec, id)
         if conditions.not_modified(record.version):
             return Response(status_code=304, headers={"ETag": etag(record.version)})
-        return record_response(spec, record)
+        (item,) = with_includes(session, spec, [record], includes)
+        return JSONResponse(item, headers={"ETag": etag(record.version)})
 
     @router.put(
         "/{id}",

@@ -5,12 +5,13 @@ routes. Every write ends with `commit()` here, so a constraint error surfaces
 while the route can still answer with a problem.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
 from app.market.base import utcnow
@@ -20,12 +21,14 @@ from app.resources import cursor
 from app.resources.cursor import SortKey
 from app.resources.preconditions import Conditions
 from app.resources.spec import ResourceSpec
+from app.views import search_index
 
 
 @dataclass(frozen=True)
 class Page:
     rows: list[Any]
     next_cursor: str | None
+    total: int | None = None
 
 
 def parse_key(key: str) -> UUID | str:
@@ -59,23 +62,24 @@ def get(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = Fa
     return record
 
 
-def default_sort(spec: ResourceSpec) -> list[SortKey]:
-    table: Any = spec.table
-    return [SortKey(table.created_at), SortKey(table.id)]
-
-
 def list_page(
-    session: Session, spec: ResourceSpec, *, limit: int, after: str | None = None
+    session: Session,
+    spec: ResourceSpec,
+    *,
+    keys: list[SortKey],
+    where: Sequence[ColumnElement[bool]] = (),
+    limit: int,
+    after: str | None = None,
+    count: bool = False,
 ) -> Page:
     """One keyset page; never OFFSET, so pages stay stable while rows are added."""
-    keys = default_sort(spec)
-    query = select(spec.table)
+    query = select(spec.table).where(*where)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) if count else None
     if after is not None:
         query = query.where(cursor.after(keys, cursor.decode(after, keys)))
-    order = [key.column.desc() if key.descending else key.column.asc() for key in keys]
-    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    rows = list(session.scalars(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
     next_cursor = cursor.encode(keys, rows[limit - 1]) if len(rows) > limit else None
-    return Page(rows=rows[:limit], next_cursor=next_cursor)
+    return Page(rows=rows[:limit], next_cursor=next_cursor, total=total)
 
 
 def _resolve_refs(
@@ -107,6 +111,7 @@ def _values(
 def _insert(session: Session, spec: ResourceSpec, body: BaseModel, record_id: UUID) -> Any:
     record = spec.table(id=record_id, **_values(session, spec, body, record_id))
     session.add(record)
+    search_index.reindex(session, spec, record)
     session.commit()
     return record
 
@@ -122,6 +127,7 @@ def _update(session: Session, spec: ResourceSpec, record: Any, body: BaseModel) 
         setattr(record, name, value)
     record.version += 1
     record.updated_at = utcnow()
+    search_index.reindex(session, spec, record, renamed="name" in changed)
     session.commit()
     return record
 
@@ -175,4 +181,5 @@ def delete(session: Session, spec: ResourceSpec, key: str, conditions: Condition
             references=blockers,
         )
     session.delete(record)
+    search_index.unindex(session, record.id)
     session.commit()

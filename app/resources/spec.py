@@ -1,6 +1,6 @@
 """ResourceSpec: everything the generic machine needs to know about one collection."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy import Table
@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 from app.market.base import Family
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per collection: hashed by identity
 class ResourceSpec:
     path: str  # the URL name: "battery-partners"
     table: type[SQLModel]
@@ -17,7 +17,6 @@ class ResourceSpec:
     singular: str  # for humans: "battery partner"
     description: str  # the OpenAPI tag's text
     label_field: str = "name"
-    extra_docs: dict[str, str] = field(default_factory=dict)
 
     @property
     def sa_table(self) -> Table:

@@ -1,0 +1,174 @@
+"""Filters as data: each collection's query parameters, derived from its fields, and the SQL
+each one adds. One table of operators serves every collection (API.md §3, §9)."""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+from uuid import UUID
+
+from pydantic import Field
+from sqlalchemy import ColumnElement, or_, select
+
+from app.problems import BadRequest
+from app.resources.spec import ResourceSpec
+
+NAME_LIKE = ("slug", "country", "name", "title")
+ANY_OF = "Comma-separated for any of."
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One query parameter: its type and docs for the OpenAPI, and the SQL it adds."""
+
+    param: str
+    annotation: Any
+    description: str
+    clause: Callable[[Any], ColumnElement[bool]]
+
+    def field(self) -> tuple[Any, Any]:
+        return (self.annotation | None, Field(None, description=self.description))
+
+
+def _split(param: str, raw: str, parse: Callable[[str], Any]) -> list[Any]:
+    values = []
+    for part in raw.split(","):
+        try:
+            values.append(parse(part.strip()))
+        except ValueError as exc:
+            raise BadRequest(
+                f"{param}: '{part}' is not a valid value ({exc}).",
+                errors=[{"field": f"query.{param}", "message": f"invalid value '{part}'"}],
+            ) from None
+    return values
+
+
+def any_of(param: str, column: Any, parse: Callable[[str], Any], what: str) -> Filter:
+    return Filter(
+        param,
+        str,
+        f"{what}. {ANY_OF}",
+        lambda raw: column.in_(_split(param, raw, parse)),
+    )
+
+
+def ref_any_of(param: str, column: Any, target: ResourceSpec, what: str) -> Filter:
+    """A reference filter takes ids or, where the target has them, slugs (no lookup query)."""
+    table: Any = target.table
+
+    def clause(raw: str) -> ColumnElement[bool]:
+        keys = _split(param, raw, str)
+        ids, slugs = [], []
+        for key in keys:
+            try:
+                ids.append(UUID(key))
+            except ValueError:
+                slugs.append(key)
+        if not slugs:
+            return column.in_(ids)  # type: ignore[no-any-return]
+        by_key = table.id.in_(ids)
+        if target.has_slug:
+            by_key = or_(by_key, table.slug.in_(slugs))
+        return column.in_(select(table.id).where(by_key))  # type: ignore[no-any-return]
+
+    by = "id or slug" if target.has_slug else "id"
+    return Filter(param, str, f"{what}: the {target.singular}'s {by}. {ANY_OF}", clause)
+
+
+def compare(param: str, column: Any, annotation: type, op: str) -> Filter:
+    ops: dict[str, Callable[[Any, Any], Any]] = {
+        "gte": lambda c, v: c >= v,
+        "lte": lambda c, v: c <= v,
+        "gt": lambda c, v: c > v,
+        "lt": lambda c, v: c < v,
+    }
+    words = {"gte": "at least", "lte": "at most", "gt": "more than", "lt": "less than"}
+    return Filter(
+        f"{param}__{op}",
+        annotation,
+        f"`{param}` {words[op]} this value.",
+        lambda value: ops[op](column, value),
+    )
+
+
+def isnull(param: str, column: Any) -> Filter:
+    return Filter(
+        f"{param}__isnull",
+        bool,
+        f"`true`: only records without `{param}`; `false`: only records with one.",
+        lambda value: column.is_(None) if value else column.is_not(None),
+    )
+
+
+def _number(raw: str) -> float:
+    value = float(raw)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _enum_parser(enum: type[StrEnum]) -> Callable[[str], str]:
+    return lambda raw: enum(raw).value
+
+
+def _scalar_type(annotation: Any) -> Any:
+    """`Stage | None` → Stage; `Annotated[float, ...] | None` → float."""
+    if get_origin(annotation) is Annotated:
+        return _scalar_type(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return _scalar_type(options[0]) if len(options) == 1 else annotation
+    return annotation
+
+
+def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[Filter]:
+    """The filters every collection gets from its own fields (API.md §9, Query parameters)."""
+    table: Any = spec.table
+    found: list[Filter] = []
+    for name, info in spec.models.create.model_fields.items():
+        if name == "id":
+            continue
+        column = getattr(table, name)
+        kind = _scalar_type(info.annotation)
+        what = (info.description or name.replace("_", " ").capitalize()).rstrip(".")
+        if name in refs:
+            found.append(ref_any_of(name, column, refs[name], what))
+        elif isinstance(kind, type) and issubclass(kind, StrEnum):
+            values = ", ".join(f"`{m.value}`" for m in kind)
+            found.append(any_of(name, column, _enum_parser(kind), f"One of {values}"))
+        elif kind in (float, int):
+            parse: Callable[[str], Any] = int if kind is int else _number
+            found.append(any_of(name, column, parse, f"{what} equals"))
+            found += [compare(name, column, float, op) for op in ("gte", "lte", "gt", "lt")]
+        elif kind is dt.date:
+            found.append(any_of(name, column, dt.date.fromisoformat, f"{what} (YYYY-MM-DD)"))
+            found += [compare(name, column, dt.date, op) for op in ("gte", "lte", "gt", "lt")]
+        elif name in NAME_LIKE:
+            text: Callable[[str], Any] = str.upper if name == "country" else str
+            found.append(any_of(name, column, text, f"{what} (exact)"))
+        else:
+            continue
+        if column.nullable:
+            found.append(isnull(name, column))
+    found.append(
+        Filter(
+            "updated_since",
+            dt.datetime,
+            "Only records changed at or after this time (ISO 8601, e.g. 2026-11-24T08:00:00Z).",
+            lambda value: table.updated_at >= _aware(value),
+        )
+    )
+    return found
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def sortable_fields(spec: ResourceSpec, filters: list[Filter]) -> tuple[str, ...]:
+    """Every filterable column of the collection itself, plus the timestamps."""
+    columns = set(spec.sa_table.c.keys())
+    names = [f.param for f in filters if f.param in columns and f.param != "id"]
+    return (*dict.fromkeys(names), "created_at", "updated_at")

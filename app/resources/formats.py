@@ -1,0 +1,93 @@
+"""Records as JSON (with included references) and lists as CSV streamed page by page."""
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.resources.spec import ResourceSpec
+
+CSV_MEDIA = "text/csv; charset=utf-8"
+
+
+def record_json(spec: ResourceSpec, record: Any) -> dict[str, Any]:
+    data: dict[str, Any] = spec.models.public.model_validate(record).model_dump(mode="json")
+    return data
+
+
+def columns(spec: ResourceSpec) -> list[str]:
+    """The JSON field names of a record, in order: the CSV header."""
+    public = spec.models.public
+    return [*public.model_fields, *public.model_computed_fields]
+
+
+def with_includes(
+    session: Session,
+    spec: ResourceSpec,
+    records: list[Any],
+    includes: dict[str, tuple[str, ResourceSpec]],
+) -> list[dict[str, Any]]:
+    """Records as JSON, each include embedded beside its `_id` field: one query per include."""
+    items = [record_json(spec, record) for record in records]
+    for name, (field, target) in includes.items():
+        ids = {getattr(record, field) for record in records} - {None}
+        table: Any = target.table
+        found: Iterable[Any] = (
+            session.scalars(select(table).where(table.id.in_(ids))) if ids else ()
+        )
+        by_id = {str(row.id): record_json(target, row) for row in found}
+        for item in items:
+            item[name] = by_id.get(item[field]) if item[field] else None
+    return items
+
+
+def wants_csv(format_param: str | None, accept: str | None) -> bool:
+    return format_param == "csv" or (format_param is None and "text/csv" in (accept or ""))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def csv_stream(header: list[str], pages: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """Header first, then one chunk per page: memory stays at one page."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def flush() -> bytes:
+        chunk = buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        return chunk
+
+    writer.writerow(header)
+    yield flush()
+    for items in pages:
+        for item in items:
+            writer.writerow([_cell(item.get(name)) for name in header])
+        yield flush()
+
+
+def walk(
+    fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]],
+    start: str | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page from `start` on, following each page's next cursor."""
+    after: str | None = start
+    while True:
+        items, after = fetch(after)
+        yield items
+        if after is None:
+            return

@@ -1,0 +1,117 @@
+"""What a collection can be asked: its filters, sort keys and includes, and the query models
+that put them in the OpenAPI and validate them (a bad value is a 400 naming the parameter)."""
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy import ColumnElement
+
+from app.market.joins import JOINED
+from app.market.registry import BY_TABLE
+from app.problems import BadRequest
+from app.resources.cursor import SortKey
+from app.resources.filters import Filter, derived_filters, sortable_fields
+from app.resources.sorting import parse_sort
+from app.resources.spec import ResourceSpec
+from app.views.search_index import record_matches
+
+MAX_LIMIT = 500
+RESERVED = ("limit", "cursor", "sort", "count", "include", "format", "q")
+
+
+class StrictQuery(BaseModel):
+    """Unknown query parameters are a 400 (API.md §1), on every operation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecordQuery(StrictQuery):
+    include: str | None = Field(
+        None, description="Embed referenced records beside their `_id` fields: `source,...`."
+    )
+
+
+class ListQuery(RecordQuery):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Page size, 1–500.")
+    cursor: str | None = Field(
+        None, description="Opaque: `next_cursor` of the previous page (same sort and filters)."
+    )
+    sort: str | None = Field(
+        None,
+        description="Comma-separated fields, `-` for descending (`-value_min,as_of`); `id` breaks "
+        "ties. Default `created_at`. NULLs sort last.",
+    )
+    count: bool = Field(False, description="`true` adds `total`, the number of matching records.")
+    format: Literal["json", "csv"] = Field(
+        "json", description="`csv` streams every page as CSV (so does `Accept: text/csv`)."
+    )
+    q: str | None = Field(
+        None,
+        description="Text search in names, local names, titles, descriptions and notes; any "
+        "case; Chinese, Japanese and Korean match inside words (`蔚来`).",
+    )
+
+
+@dataclass(frozen=True)
+class Queryable:
+    spec: ResourceSpec
+    filters: dict[str, Filter]
+    sortable: tuple[str, ...]
+    includes: dict[str, tuple[str, ResourceSpec]]  # "battery_partner" -> (field, target)
+    list_model: type[ListQuery]
+    record_model: type[RecordQuery]
+
+    def where(self, query: BaseModel) -> list[ColumnElement[bool]]:
+        given = query.model_dump(exclude_unset=True)
+        clauses = [
+            self.filters[name].clause(value)
+            for name, value in given.items()
+            if name in self.filters and value is not None
+        ]
+        if getattr(query, "q", None) is not None:
+            clauses.append(record_matches(self.spec, query.q))  # type: ignore[attr-defined]
+        return clauses
+
+    def sort_keys(self, raw: str | None) -> list[SortKey]:
+        return parse_sort(self.spec.table, raw, self.sortable)
+
+    def include_names(self, raw: str | None) -> list[str]:
+        names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+        unknown = [n for n in names if n not in self.includes]
+        if unknown:
+            known = ", ".join(self.includes) or "none"
+            raise BadRequest(
+                f"include: unknown '{unknown[0]}'; this collection can include {known}.",
+                errors=[{"field": "query.include", "message": f"unknown include '{unknown[0]}'"}],
+            )
+        return list(dict.fromkeys(names))
+
+
+@cache
+def queryable(spec: ResourceSpec) -> Queryable:
+    targets = {field: BY_TABLE[table] for field, table in spec.refs.items()}
+    found = derived_filters(spec, targets) + JOINED.get(spec.path, [])
+    filters = {f.param: f for f in found}
+    includes = {f.removesuffix("_id"): (f, t) for f, t in targets.items()}
+    include: Any = (
+        str | None,
+        Field(
+            None,
+            description="Embed referenced records beside their `_id` fields, comma-separated: "
+            + (", ".join(f"`{n}`" for n in includes) or "nothing to include here")
+            + ". A null reference embeds null.",
+        ),
+    )
+    name = spec.models.public.__name__
+    fields: dict[str, Any] = {p: f.field() for p, f in filters.items()}
+    list_model = create_model(f"{name}ListQuery", __base__=ListQuery, include=include, **fields)
+    return Queryable(
+        spec=spec,
+        filters=filters,
+        sortable=sortable_fields(spec, found),
+        includes=includes,
+        list_model=list_model,
+        record_model=create_model(f"{name}Query", __base__=RecordQuery, include=include),
+    )

@@ -1,0 +1,1 @@
+"""Analyst views across collections: text search, the landscape table, statistics."""

@@ -1,0 +1,151 @@
+"""The text-search index: one row per record, written in the same transaction as the record.
+
+Postgres finds substrings through a pg_trgm GIN index on `text`; SQLite through an
+FTS5 trigram table over `text`, kept in step by triggers (migration 0002). Both need
+three characters to use the index: shorter queries, such as two-character Chinese
+names (蔚来), fall back to a scan of this one narrow table.
+"""
+
+import unicodedata
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, String, Text, Uuid, delete, false, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnClause, FunctionElement
+from sqlmodel import Field, Session, SQLModel, col
+
+from app.market.registry import BY_PATH, BY_TABLE
+from app.market.types import NAME_MAX
+from app.resources.spec import ResourceSpec
+
+SEARCHED_FIELDS = (
+    "name", "name_local", "title", "slug", "description", "note", "commercialization_status",
+    "headquarters", "publisher", "cathode", "anode", "electrolyte", "vehicle_models",
+)  # fmt: skip
+# Collections whose text and label include the names of the records they join.
+NAMED_REFS = {
+    "partnerships": ("automaker_id", "battery_partner_id"),
+    "energy-densities": ("battery_partner_id",),
+}
+TRIGRAM = 3
+
+
+class SearchEntry(SQLModel, table=True):
+    __tablename__ = "search_entries"
+
+    # An INTEGER PRIMARY KEY is SQLite's stable rowid, which the FTS5 table indexes.
+    seq: int | None = Field(default=None, primary_key=True, sa_type=Integer)
+    record_id: uuid.UUID = Field(sa_type=Uuid, unique=True)
+    collection: str = Field(sa_type=String(32), index=True)
+    label: str = Field(sa_type=String(2 * NAME_MAX + 3), description="Normalised label")
+    text: str = Field(sa_type=Text, description="Normalised searchable text")
+
+
+def normalize(text: str) -> str:
+    """Case- and width-insensitive form shared by the index and the queries."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def searchable(q: str) -> bool:
+    """A query with no letter or digit matches nothing (API.md §9)."""
+    return any(ch.isalnum() for ch in q)
+
+
+class _TrigramMatch(FunctionElement[bool]):
+    """`text` contains the (normalised, 3+ character) phrase, through the text index."""
+
+    inherit_cache = True
+    name = "trigram_match"
+
+
+@compiles(_TrigramMatch)
+def _like(element: _TrigramMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    (phrase,) = element.clauses
+    return compiler.process(SearchEntry.text.contains(phrase, autoescape=True), **kw)  # type: ignore[attr-defined]
+
+
+@compiles(_TrigramMatch, "sqlite")
+def _fts5(element: _TrigramMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    (phrase,) = element.clauses
+    quoted = '"' + phrase.value.replace('"', '""') + '"'
+    match = compiler.process(ColumnClause("search_fts").match(quoted), **kw)
+    return f"search_entries.seq IN (SELECT rowid FROM search_fts WHERE {match})"
+
+
+def text_matches(q: str) -> ColumnElement[bool]:
+    """The entries whose text contains `q`; `%`, `_` and `\\` are plain characters."""
+    norm = normalize(q.strip())
+    if not searchable(norm):
+        return false()
+    if len(norm) >= TRIGRAM:
+        return _TrigramMatch(norm)
+    return SearchEntry.text.contains(norm, autoescape=True)  # type: ignore[attr-defined,no-any-return]
+
+
+def record_matches(spec: ResourceSpec, q: str) -> ColumnElement[bool]:
+    """For `q=` on a collection: its records whose text contains `q`."""
+    entries = select(col(SearchEntry.record_id)).where(
+        col(SearchEntry.collection) == spec.path, text_matches(q)
+    )
+    table: Any = spec.table
+    return table.id.in_(entries)  # type: ignore[no-any-return]
+
+
+def _names(session: Session, spec: ResourceSpec, record: Any) -> list[str]:
+    """Names of the records this one joins (a partnership's automaker and partner)."""
+    names = []
+    for field in NAMED_REFS.get(spec.path, ()):
+        target: Any = BY_TABLE[spec.refs[field]].table
+        name = session.scalar(select(target.name).where(target.id == getattr(record, field)))
+        names.append(name or "")
+    return names
+
+
+def label_of(spec: ResourceSpec, record: Any, names: list[str]) -> str:
+    """How a record is named in search results (API.md §9, Shapes)."""
+    if spec.path == "partnerships":
+        return " × ".join(names)
+    if spec.path == "energy-densities":
+        return str(spec.models.public.model_validate(record).display)  # type: ignore[attr-defined]
+    return str(getattr(record, spec.label_field))
+
+
+def _text(record: Any, names: list[str]) -> str:
+    parts = list(names)
+    for field in SEARCHED_FIELDS:
+        value = getattr(record, field, None)
+        if isinstance(value, list):
+            parts += value
+        elif value:
+            parts.append(str(value))
+    return normalize("\n".join(parts))
+
+
+def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool = False) -> None:
+    """Write the record's entry in the caller's transaction; after a rename, its dependents'."""
+    names = _names(session, spec, record)
+    entry = session.scalars(
+        select(SearchEntry).where(col(SearchEntry.record_id) == record.id)
+    ).one_or_none() or SearchEntry(record_id=record.id, collection=spec.path, label="", text="")
+    entry.label = normalize(label_of(spec, record, names))[: 2 * NAME_MAX + 3]
+    entry.text = _text(record, names)
+    session.add(entry)
+    if renamed:
+        _reindex_dependents(session, spec, record)
+
+
+def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> None:
+    for path, fields in NAMED_REFS.items():
+        dependent = BY_PATH[path]
+        for field in fields:
+            if dependent.refs[field] != spec.table_name:
+                continue
+            column = getattr(dependent.table, field)
+            for row in session.scalars(select(dependent.table).where(column == record.id)):
+                reindex(session, dependent, row)
+
+
+def unindex(session: Session, record_id: uuid.UUID) -> None:
+    session.execute(delete(SearchEntry).where(col(SearchEntry.record_id) == record_id))
