@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -110,9 +112,12 @@ def validation_errors(errors: Any, prefix: tuple[str, ...] = ()) -> list[dict[st
     out = []
     for error in errors:
         loc = prefix + tuple(str(part) for part in error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            loc = loc[:1]  # FastAPI appends the character offset
         if rule_field := (error.get("ctx") or {}).get("field"):
             loc = (*loc, rule_field)
-        out.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid")})
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        out.append({"field": ".".join(loc) or "body", "message": message})
     return out
 
 
@@ -135,26 +140,61 @@ _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\w+)")
 
 
-def integrity_problem(exc: IntegrityError) -> Problem:
-    """A database constraint error as a client problem, on SQLite and Postgres.
+@dataclass(frozen=True)
+class UniqueRule:
+    name: str
+    table: str
+    columns: tuple[str, ...]
 
-    Constraint names follow the metadata's naming convention, so both
-    databases report the same name (Postgres in `diag`, SQLite in the text).
+
+def _unique_rules(metadata: MetaData) -> list[UniqueRule]:
+    rules = []
+    for table in metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint | PrimaryKeyConstraint):
+                columns = tuple(c.name for c in constraint.columns)
+                rules.append(UniqueRule(str(constraint.name), table.name, columns))
+        for index in table.indexes:
+            if index.unique:
+                columns = tuple(str(c.name) for c in index.columns)
+                rules.append(UniqueRule(str(index.name), table.name, columns))
+    return rules
+
+
+def _unique_rule(exc: IntegrityError, metadata: MetaData) -> UniqueRule | None:
+    """The unique rule broken: by name on Postgres, by table and columns on SQLite."""
+    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    match = _SQLITE_UNIQUE.search(str(exc.orig))
+    columns = [c.strip() for c in match["cols"].split(",")] if match else []
+    for rule in _unique_rules(metadata):
+        if rule.name == name or [f"{rule.table}.{c}" for c in rule.columns] == columns:
+            return rule
+    return None
+
+
+def integrity_problem(exc: IntegrityError) -> Problem:
+    """A database constraint error as a client problem, the same on SQLite and Postgres.
+
+    Constraint names follow the metadata's naming convention; Postgres reports the
+    name, SQLite the columns, and both lead to the same rule and the same answer.
     """
-    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    from app.tables import metadata  # the models import this module
+
+    if rule := _unique_rule(exc, metadata):
+        fields = [c for c in rule.columns if c != "id"] or ["id"]
+        return Conflict(
+            f"A record with the same {', '.join(fields)} already exists.",
+            errors=[{"field": f"body.{f}", "message": "already taken"} for f in fields],
+            constraint=rule.name,
+        )
     message = str(exc.orig)
-    if match := _SQLITE_UNIQUE.search(message):
-        columns = [c.split(".")[-1] for c in match["cols"].split(", ")]
-        name = "uq_" + "_".join(columns)
-    elif match := _SQLITE_CHECK.search(message):
+    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    if match := _SQLITE_CHECK.search(message):
         name = match["name"]
-    if name.startswith("uq_") or name.startswith("pk_") or "UNIQUE" in message:
-        return Conflict("A record with the same unique values already exists.", constraint=name)
-    if name.startswith("fk_") or "FOREIGN KEY" in message:
-        return Conflict("The change would break a reference between records.", constraint=name)
-    if name.startswith("ck_") or "CHECK" in message:
-        return Unprocessable(f"The record breaks the rule {name or 'a check constraint'}.")
-    return Conflict("The change conflicts with the stored data.")
+    if name.startswith("ck_"):
+        return Unprocessable(f"The record breaks the rule {name}.", constraint=name)
+    # A reference that vanished (or appeared) between our check and the write.
+    return Conflict("A referenced record changed meanwhile; read it again and retry.")
 
 
 def unavailable(detail: str, **extra: Any) -> ServiceUnavailable:

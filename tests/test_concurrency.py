@@ -2,6 +2,7 @@
 
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.builders import API, create
+from tests.builders import API, create, payload_for
 
 WRITERS, WRITES_EACH = 8, 5
 
@@ -66,3 +67,21 @@ def test_concurrent_conditional_writers_exactly_one_wins(
     with ThreadPoolExecutor(WRITERS) as pool:
         statuses = Counter(pool.map(writer, range(WRITERS)))
     assert statuses == {200: 1, 412: WRITERS - 1}
+
+
+def test_concurrent_puts_to_a_new_id_create_once_and_replace_after(
+    client: TestClient, live_server: str
+) -> None:
+    body = payload_for(client, "sources")
+    url = f"{live_server}{API}/sources/{uuid.uuid4()}"
+
+    def writer(_: int) -> int:
+        with httpx.Client(timeout=60) as http:
+            return http.put(url, json=body).status_code
+
+    for _round in range(3):
+        url = f"{live_server}{API}/sources/{uuid.uuid4()}"
+        body = payload_for(client, "sources")
+        with ThreadPoolExecutor(WRITERS) as pool:
+            statuses = Counter(pool.map(writer, range(WRITERS)))
+        assert statuses == {201: 1, 200: WRITERS - 1}

@@ -106,8 +106,9 @@ def _partial(name: str, fields: type[BaseModel], example: dict[str, Any]) -> typ
             annotation | None,
             Field(default=None, description=info.description),
         )
-    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
-    return create_model(name, __config__=config, **definitions)
+    model = create_model(name, __base__=WriteBody, **definitions)
+    model.model_config["json_schema_extra"] = {"examples": [example]}
+    return model
 
 
 def family(

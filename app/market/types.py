@@ -1,15 +1,22 @@
 """Field types shared by the collections: validated on the way in, stored portably."""
 
 import datetime as dt
-import math
 import re
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import pycountry
-from pydantic import AfterValidator, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError, PydanticUndefined
 from sqlalchemy import CheckConstraint, DateTime, Dialect, Float, String, Text, Uuid
 from sqlalchemy.types import TypeDecorator
@@ -68,10 +75,22 @@ def _web_url(url: str) -> str:
     return url
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
+
+def _uuid_or_slug(value: object) -> UUID | str:
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            if len(value) <= NAME_MAX and re.fullmatch(SLUG_PATTERN, value):
+                return value
+    raise ValueError("must be the target's UUID or slug")
 
 
 def rule_error(field: str, message: str) -> PydanticCustomError:
@@ -80,25 +99,36 @@ def rule_error(field: str, message: str) -> PydanticCustomError:
 
 
 def format_number(value: float) -> str:
-    """`360`, `811.6`: as given, no trailing zeros."""
-    return str(int(value)) if value.is_integer() else repr(value)
+    """`360`, `811.6`, `0.0000001`: as given, no trailing zeros, never an exponent."""
+    return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
 
 
 def _json_number(value: float) -> float | int:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
+NoNul = AfterValidator(_no_nul)
 Slug = Annotated[
     str, StringConstraints(pattern=SLUG_PATTERN, max_length=NAME_MAX), AfterValidator(_not_uuid)
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX)]
-LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX), NoNul]
+LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX), NoNul]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 WebUrl = Annotated[str, StringConstraints(max_length=URL_MAX), AfterValidator(_web_url)]
-Number = Annotated[float, AfterValidator(_finite), PlainSerializer(_json_number)]
-VehicleModel = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX)]
-# A reference accepts the target's UUID or, for collections with slugs, its slug.
-SlugRef = UUID | Slug
+Number = Annotated[float, AllowInfNan(False), PlainSerializer(_json_number)]
+VehicleModel = Name
+# A reference accepts the target's UUID or, for collections with slugs, its slug; one
+# error message for both forms rather than one per branch of a union.
+SlugRef = Annotated[
+    UUID | str,
+    PlainValidator(_uuid_or_slug),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "string", "format": "uuid"},
+            {"type": "string", "pattern": SLUG_PATTERN, "maxLength": NAME_MAX},
+        ]
+    }),
+]  # fmt: skip
 
 
 def _default(required: bool) -> Any:

@@ -1,5 +1,6 @@
 """ETags and conditional requests: `"<version>"`, If-Match and If-None-Match (RFC 9110 §13)."""
 
+import re
 from dataclasses import dataclass
 
 from app.problems import BadRequest, PreconditionFailed
@@ -9,16 +10,18 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+# RFC 9110 §8.8.3: an entity-tag is an optionally weak quoted string.
+_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+
+
 def _tags(header: str | None, name: str) -> frozenset[str] | None:
-    """The entity tags listed in a header; `*` stands alone; weak tags compare weakly."""
+    """The entity tags in a header, weak ones kept as `W/"3"`; `*` stands alone."""
     if header is None:
         return None
-    tags = frozenset(tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip())
-    if not tags or any(
-        tag != "*" and not (len(tag) > 1 and tag[0] == tag[-1] == '"') for tag in tags
-    ):
+    tags = frozenset(tag.strip() for tag in header.split(","))
+    if tags != {"*"} and not all(_TAG.fullmatch(tag) for tag in tags):
         raise BadRequest(
-            f'{name}: expected "*" or quoted entity tags such as "3".',
+            f'{name}: expected "*" or a list of entity tags such as "3".',
             errors=[{"field": f"header.{name}", "message": "malformed entity tag list"}],
         )
     return tags
@@ -35,6 +38,7 @@ class Conditions:
 
     def check_write(self, version: int | None) -> None:
         """Raise 412 unless a write may go ahead; `version` is None when no record exists."""
+        # If-Match compares strongly: a weak tag never matches (RFC 9110 §13.1.1).
         if self.if_match is not None and (
             version is None or ("*" not in self.if_match and etag(version) not in self.if_match)
         ):
@@ -54,6 +58,9 @@ class Conditions:
 
     def not_modified(self, version: int) -> bool:
         """For GET: the client's copy is current (answer 304)."""
-        return self.if_none_match is not None and (
-            "*" in self.if_none_match or etag(version) in self.if_none_match
-        )
+        return self.if_none_match is not None and self._none_match(version)
+
+    def _none_match(self, version: int) -> bool:
+        """If-None-Match compares weakly: `W/"3"` matches version 3 (RFC 9110 §13.1.2)."""
+        tags = {tag.removeprefix("W/") for tag in self.if_none_match or ()}
+        return "*" in tags or etag(version) in tags

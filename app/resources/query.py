@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from sqlalchemy import ColumnElement
 
 from app.market.joins import JOINED
 from app.market.registry import BY_TABLE
+from app.market.types import rule_error
 from app.problems import BadRequest
 from app.resources.cursor import SortKey
 from app.resources.filters import Filter, derived_filters, sortable_fields
@@ -25,6 +26,15 @@ class StrictQuery(BaseModel):
     """Unknown query parameters are a 400 (API.md §1), on every operation."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # No stored value contains NUL, and Postgres refuses it in a query.
+        for name, value in data.items() if isinstance(data, dict) else ():
+            if "\x00" in str(value):
+                raise rule_error(name, "must not contain NUL characters")
+        return data
 
 
 class RecordQuery(StrictQuery):

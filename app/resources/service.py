@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.market.base import utcnow
@@ -22,6 +23,8 @@ from app.resources.cursor import SortKey
 from app.resources.preconditions import Conditions
 from app.resources.spec import ResourceSpec
 from app.views import search_index
+
+MAX_KEY = 200  # the longest slug
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def parse_key(key: str) -> UUID | str:
 def find(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
     """The record with this id (or slug, where the collection has slugs), or None."""
     table: Any = spec.table
+    if len(key) > MAX_KEY or "\x00" in key:
+        return None  # no id or slug looks like that
     parsed = parse_key(key)
     if isinstance(parsed, UUID):
         condition = table.id == parsed
@@ -58,7 +63,7 @@ def get(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = Fa
     record = find(session, spec, key, for_update=for_update)
     if record is None:
         by = "id or slug" if spec.has_slug else "id"
-        raise NotFound(f"No {spec.singular} with {by} '{key}'.")
+        raise NotFound(f"No {spec.singular} with {by} '{key[:MAX_KEY]}'.")
     return record
 
 
@@ -95,9 +100,26 @@ def _resolve_refs(
         if record is None:
             by = "id or slug" if target.has_slug else "id"
             raise field_problem(f"body.{field}", f"no {target.singular} with {by} '{given}'")
-        if target is spec and record.id == record_id:
-            raise field_problem(f"body.{field}", f"a {spec.singular} cannot reference itself")
+        if target is spec:
+            _no_cycle(session, spec, field, record, record_id)
         values[field] = record.id
+
+
+MAX_DEPTH = 64
+
+
+def _no_cycle(
+    session: Session, spec: ResourceSpec, field: str, target: Any, record_id: UUID
+) -> None:
+    """A self-reference (a brand's group) must not lead back to the record itself."""
+    for _ in range(MAX_DEPTH):
+        if target is None:
+            return
+        if target.id == record_id:
+            raise field_problem(f"body.{field}", "would make the record its own ancestor")
+        parent = getattr(target, field)
+        target = None if parent is None else session.get(spec.table, parent)
+    raise field_problem(f"body.{field}", f"chain deeper than {MAX_DEPTH} levels")
 
 
 def _values(
@@ -144,19 +166,36 @@ def put(
     given_id = getattr(body, "id", None)
     if given_id is not None and given_id != record_id:
         raise field_problem("body.id", "differs from the id in the path")
-    record = find(session, spec, str(record_id), for_update=True)
-    conditions.check_write(None if record is None else record.version)
-    if record is None:
-        return _insert(session, spec, body, record_id), True
-    return _update(session, spec, record, body), False
+    for attempt in range(2):
+        record = find(session, spec, str(record_id), for_update=True)
+        conditions.check_write(None if record is None else record.version)
+        if record is not None:
+            return _update(session, spec, record, body), False
+        try:
+            return _insert(session, spec, body, record_id), True
+        except IntegrityError:
+            # Another writer created this id between our look and our insert (Postgres
+            # does not lock a row that does not exist yet): replace it instead.
+            session.rollback()
+            if attempt or find(session, spec, str(record_id)) is None:
+                raise
+    raise AssertionError("unreachable")
 
 
 def patch(
     session: Session, spec: ResourceSpec, key: str, changes: dict[str, Any], conditions: Conditions
 ) -> Any:
-    """Apply a JSON merge patch (RFC 7396): given fields replace, null clears."""
+    """Apply a JSON merge patch (RFC 7396): given fields replace, null clears (back to
+    the field's default, `[]` for lists), absent fields stay."""
     record = get(session, spec, key, for_update=True)
     conditions.check_write(record.version)
+    given_id = changes.pop("id", None)
+    if given_id is not None and given_id != record.id:
+        raise field_problem("body.id", "differs from the record's id")
+    fields = spec.models.create.model_fields
+    for name, value in changes.items():
+        if value is None and name in fields and not fields[name].is_required():
+            changes[name] = fields[name].get_default(call_default_factory=True)
     current = spec.models.public.model_validate(record).model_dump(mode="json")
     try:
         body = spec.models.create.model_validate({**current, **changes})

@@ -30,6 +30,7 @@ NAMED_REFS = {
     "energy-densities": ("battery_partner_id",),
 }
 TRIGRAM = 3
+LABEL_MAX = 2 * NAME_MAX + 3  # "Automaker × Battery partner"
 
 
 class SearchEntry(SQLModel, table=True):
@@ -39,7 +40,8 @@ class SearchEntry(SQLModel, table=True):
     seq: int | None = Field(default=None, primary_key=True, sa_type=Integer)
     record_id: uuid.UUID = Field(sa_type=Uuid, unique=True)
     collection: str = Field(sa_type=String(32), index=True)
-    label: str = Field(sa_type=String(2 * NAME_MAX + 3), description="Normalised label")
+    label: str = Field(sa_type=String(LABEL_MAX), description="As shown in results")
+    label_norm: str = Field(sa_type=String(LABEL_MAX), description="Normalised, for ranking")
     text: str = Field(sa_type=Text, description="Normalised searchable text")
 
 
@@ -112,8 +114,8 @@ def label_of(spec: ResourceSpec, record: Any, names: list[str]) -> str:
     return str(getattr(record, spec.label_field))
 
 
-def _text(record: Any, names: list[str]) -> str:
-    parts = list(names)
+def _text(record: Any, label: str, names: list[str]) -> str:
+    parts = [label, *names]
     for field in SEARCHED_FIELDS:
         value = getattr(record, field, None)
         if isinstance(value, list):
@@ -128,9 +130,12 @@ def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool 
     names = _names(session, spec, record)
     entry = session.scalars(
         select(SearchEntry).where(col(SearchEntry.record_id) == record.id)
-    ).one_or_none() or SearchEntry(record_id=record.id, collection=spec.path, label="", text="")
-    entry.label = normalize(label_of(spec, record, names))[: 2 * NAME_MAX + 3]
-    entry.text = _text(record, names)
+    ).one_or_none() or SearchEntry(
+        record_id=record.id, collection=spec.path, label="", label_norm="", text=""
+    )
+    label = label_of(spec, record, names)[:LABEL_MAX]
+    entry.label, entry.label_norm = label, normalize(label)[:LABEL_MAX]
+    entry.text = _text(record, label, names)
     session.add(entry)
     if renamed:
         _reindex_dependents(session, spec, record)

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.Uuid(), nullable=False),
         sa.Column("collection", sa.String(length=32), nullable=False),
         sa.Column("label", sa.String(length=403), nullable=False),
+        sa.Column("label_norm", sa.String(length=403), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_search_entries")),
         sa.UniqueConstraint("record_id", name=op.f("uq_search_entries_record_id")),
@@ -81,10 +82,11 @@ def _existing_entries(bind: sa.Connection) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
 
     def add(collection: str, record_id: object, label: str, parts: list[object]) -> None:
-        text = "\n".join(str(p) for p in parts if p)
+        text = "\n".join(str(p) for p in [label, *parts] if p)
         rows.append({
             "record_id": record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id)),
-            "collection": collection, "label": _norm(label)[:403], "text": _norm(text),
+            "collection": collection, "label": label[:403], "label_norm": _norm(label)[:403],
+            "text": _norm(text),
         })  # fmt: skip
 
     def select(sql: str) -> list[sa.Row[tuple[object, ...]]]:
