@@ -15,6 +15,7 @@ from app.ops.health import router as health_router
 from app.problems import add_problem_handlers
 from app.resources.routes import API_PREFIX, build_router
 from app.settings import Settings, get_settings
+from app.views.routes import router as views_router
 
 TITLE = "Battery Intelligence API"
 DOC_LINKS = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
@@ -27,7 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=[{"name": spec.tag, "description": spec.description} for spec in SPECS]
-        + [{"name": "operations", "description": "Liveness and readiness."}],
+        + [
+            {"name": "views", "description": "Analyst views: search, landscape, statistics."},
+            {"name": "operations", "description": "Liveness and readiness."},
+        ],
         favicon_url=None,
     )
     app.state.settings = settings
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for spec in SPECS:
         app.include_router(build_router(spec))
+    app.include_router(views_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
     install_openapi(app)

@@ -117,6 +117,8 @@ def validation_errors(errors: Any, prefix: tuple[str, ...] = ()) -> list[dict[st
         if rule_field := (error.get("ctx") or {}).get("field"):
             loc = (*loc, rule_field)
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown parameter (see /docs)" if loc[:1] == ("query",) else "unknown field"
         out.append({"field": ".".join(loc) or "body", "message": message})
     return out
 

@@ -103,7 +103,7 @@ def format_number(value: float) -> str:
     return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
 
 
-def _json_number(value: float) -> float | int:
+def json_number(value: float) -> float | int:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
@@ -115,7 +115,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX), NoNu
 LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX), NoNul]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 WebUrl = Annotated[str, StringConstraints(max_length=URL_MAX), AfterValidator(_web_url)]
-Number = Annotated[float, AllowInfNan(False), PlainSerializer(_json_number)]
+Number = Annotated[float, AllowInfNan(False), PlainSerializer(json_number)]
 VehicleModel = Name
 # A reference accepts the target's UUID or, for collections with slugs, its slug; one
 # error message for both forms rather than one per branch of a union.

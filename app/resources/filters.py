@@ -9,7 +9,7 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, FiniteFloat
 from sqlalchemy import ColumnElement, or_, select
 
 from app.problems import BadRequest
@@ -77,7 +77,7 @@ def ref_any_of(param: str, column: Any, target: ResourceSpec, what: str) -> Filt
     return Filter(param, str, f"{what}: the {target.singular}'s {by}. {ANY_OF}", clause)
 
 
-def compare(param: str, column: Any, annotation: type, op: str) -> Filter:
+def compare(param: str, column: Any, annotation: Any, op: str) -> Filter:
     ops: dict[str, Callable[[Any, Any], Any]] = {
         "gte": lambda c, v: c >= v,
         "lte": lambda c, v: c <= v,
@@ -141,7 +141,7 @@ def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[F
         elif kind in (float, int):
             parse: Callable[[str], Any] = int if kind is int else _number
             found.append(any_of(name, column, parse, f"{what} equals"))
-            found += [compare(name, column, float, op) for op in ("gte", "lte", "gt", "lt")]
+            found += [compare(name, column, FiniteFloat, op) for op in ("gte", "lte", "gt", "lt")]
         elif kind is dt.date:
             found.append(any_of(name, column, dt.date.fromisoformat, f"{what} (YYYY-MM-DD)"))
             found += [compare(name, column, dt.date, op) for op in ("gte", "lte", "gt", "lt")]

@@ -55,7 +55,9 @@ class ListQuery(RecordQuery):
     )
     count: bool = Field(False, description="`true` adds `total`, the number of matching records.")
     format: Literal["json", "csv"] = Field(
-        "json", description="`csv` streams every page as CSV (so does `Accept: text/csv`)."
+        "json",
+        description="`csv` streams every page as CSV (so does `Accept: text/csv`), `limit` "
+        "rows a chunk (500 unless given).",
     )
     q: str | None = Field(
         None,

@@ -45,13 +45,14 @@ def _csv_response(
     where: list[ColumnElement[bool]],
     includes: dict[str, tuple[str, ResourceSpec]],
     start: str | None,
+    page_size: int,
 ) -> StreamingResponse:
     engine = request.app.state.engine
 
     def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         with read_session(engine) as session:
             page = service.list_page(
-                session, spec, keys=keys, where=where, limit=CSV_PAGE, after=after
+                session, spec, keys=keys, where=where, limit=page_size, after=after
             )
             return with_includes(session, spec, page.rows, includes), page.next_cursor
 
@@ -141,7 +142,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
             params.format if "format" in params.model_fields_set else None,
             request.headers.get("accept"),
         ):
-            return _csv_response(request, spec, keys, where, includes, params.cursor)
+            size = params.limit if "limit" in params.model_fields_set else CSV_PAGE
+            return _csv_response(request, spec, keys, where, includes, params.cursor, size)
         page = service.list_page(
             session,
             spec,

@@ -10,10 +10,22 @@ import unicodedata
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, Text, Uuid, delete, false, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    column,
+    delete,
+    false,
+    select,
+    text,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ColumnClause, FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.market.registry import BY_PATH, BY_TABLE
@@ -55,25 +67,37 @@ def searchable(q: str) -> bool:
     return any(ch.isalnum() for ch in q)
 
 
-class _TrigramMatch(FunctionElement[bool]):
-    """`text` contains the (normalised, 3+ character) phrase, through the text index."""
+class _TrigramMatch(ColumnElement[bool]):
+    """`text` contains a (3+ character) phrase: FTS5 on SQLite, LIKE (pg_trgm) elsewhere.
+
+    Both forms are built up front as ordinary clauses, so the statement cache keys on
+    them and their bound values change with every query.
+    """
 
     inherit_cache = True
-    name = "trigram_match"
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own convention
+        ("via_like", InternalTraversal.dp_clauseelement),
+        ("via_fts", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, norm: str) -> None:
+        self.via_like = col(SearchEntry.text).contains(norm, autoescape=True)
+        phrase = '"' + norm.replace('"', '""') + '"'
+        rows = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :phrase")
+        self.via_fts = col(SearchEntry.seq).in_(
+            rows.bindparams(phrase=phrase).columns(column("rowid", Integer))
+        )
 
 
 @compiles(_TrigramMatch)
 def _like(element: _TrigramMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    (phrase,) = element.clauses
-    return compiler.process(SearchEntry.text.contains(phrase, autoescape=True), **kw)  # type: ignore[attr-defined]
+    return compiler.process(element.via_like, **kw)
 
 
 @compiles(_TrigramMatch, "sqlite")
 def _fts5(element: _TrigramMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    (phrase,) = element.clauses
-    quoted = '"' + phrase.value.replace('"', '""') + '"'
-    match = compiler.process(ColumnClause("search_fts").match(quoted), **kw)
-    return f"search_entries.seq IN (SELECT rowid FROM search_fts WHERE {match})"
+    return compiler.process(element.via_fts, **kw)
 
 
 def text_matches(q: str) -> ColumnElement[bool]:
@@ -83,7 +107,7 @@ def text_matches(q: str) -> ColumnElement[bool]:
         return false()
     if len(norm) >= TRIGRAM:
         return _TrigramMatch(norm)
-    return SearchEntry.text.contains(norm, autoescape=True)  # type: ignore[attr-defined,no-any-return]
+    return col(SearchEntry.text).contains(norm, autoescape=True)
 
 
 def record_matches(spec: ResourceSpec, q: str) -> ColumnElement[bool]:

@@ -1,0 +1,100 @@
+"""`GET /api/v1/search`: every collection at once, ranked, keyset-paginated."""
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Float, case, cast, select
+from sqlmodel import Session, col
+
+from app.market.registry import BY_PATH
+from app.resources import cursor
+from app.resources.cursor import SortKey
+from app.views.search_index import SEARCHED_FIELDS, SearchEntry, normalize, text_matches
+
+SNIPPET_RADIUS = 60
+# Exact label first, then labels that start with the query, then any label or text match.
+SCORES = (1.0, 0.75, 0.5, 0.25)
+
+
+def _ranked(q: str, collections: list[str]) -> Any:
+    norm = normalize(q.strip())
+    label = col(SearchEntry.label_norm)
+    score = case(
+        (label == norm, SCORES[0]),
+        (label.startswith(norm, autoescape=True), SCORES[1]),
+        (label.contains(norm, autoescape=True), SCORES[2]),
+        else_=SCORES[3],
+    )
+    query = select(
+        col(SearchEntry.record_id).label("id"),
+        col(SearchEntry.collection).label("collection"),
+        col(SearchEntry.label).label("label"),
+        cast(score, Float).label("score"),
+    ).where(text_matches(q))
+    if collections:
+        query = query.where(col(SearchEntry.collection).in_(collections))
+    return query.subquery()
+
+
+def _keys(ranked: Any) -> list[SortKey]:
+    return [
+        SortKey(ranked.c.score, descending=True),
+        SortKey(ranked.c.collection),
+        SortKey(ranked.c.id),
+    ]
+
+
+def page_keys(q: str, collections: list[str]) -> list[SortKey]:
+    """The order results come in, to check a cursor before any output."""
+    return _keys(_ranked(q, collections))
+
+
+def search(
+    session: Session, q: str, collections: list[str], limit: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    ranked = _ranked(q, collections)
+    keys = _keys(ranked)
+    query = select(ranked)
+    if after is not None:
+        query = query.where(cursor.after(keys, cursor.decode(after, keys)))
+    rows = list(session.execute(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
+    next_cursor = cursor.encode(keys, rows[limit - 1]) if len(rows) > limit else None
+    rows = rows[:limit]
+    records = _records(session, rows)
+    items = []
+    for row in rows:
+        record = records.get(row.id)
+        items.append({
+            "collection": row.collection,
+            "id": str(row.id),
+            "slug": getattr(record, "slug", None),
+            "label": row.label,
+            "snippet": _snippet(record, q, row.label),
+            "score": row.score,
+        })  # fmt: skip
+    return items, next_cursor
+
+
+def _records(session: Session, rows: list[Any]) -> dict[Any, Any]:
+    """The page's records, one query per collection present (at most seven)."""
+    ids: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        ids[row.collection].append(row.id)
+    found = {}
+    for path, wanted in ids.items():
+        table: Any = BY_PATH[path].table
+        found.update({r.id: r for r in session.scalars(select(table).where(table.id.in_(wanted)))})
+    return found
+
+
+def _snippet(record: Any, q: str, label: str) -> str:
+    """The text around the first match, from the field it was found in."""
+    norm = normalize(q.strip())
+    for field in SEARCHED_FIELDS:
+        value = getattr(record, field, None)
+        text = "; ".join(value) if isinstance(value, list) else str(value or "")
+        at = normalize(text).find(norm)
+        if at >= 0:
+            start, end = max(0, at - SNIPPET_RADIUS), at + len(norm) + SNIPPET_RADIUS
+            return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return label  # matched in the label or a joined name: the label says it all
