@@ -150,7 +150,7 @@ def test_milestones_filter_by_automaker_through_any_subject(client: TestClient) 
     )
 
 
-def test_sort_ascending_descending_with_ties_and_nulls_last(client: TestClient) -> None:
+def test_sort_ascending_descending_with_ties_and_nulls_highest(client: TestClient) -> None:
     rows = [
         create(client, "battery-partners", founded_year=year) for year in (2016, 2010, 2016, None)
     ]
@@ -158,9 +158,9 @@ def test_sort_ascending_descending_with_ties_and_nulls_last(client: TestClient) 
     up = ids(client.get(f"{API}/battery-partners?sort=founded_year"))
     assert up == [rows[1]["id"], *by_id, rows[3]["id"]]
     down = ids(client.get(f"{API}/battery-partners?sort=-founded_year"))
-    assert down == [*reversed(by_id), rows[1]["id"], rows[3]["id"]]
+    assert down == [rows[3]["id"], *reversed(by_id), rows[1]["id"]]
     two_keys = ids(client.get(f"{API}/battery-partners?sort=-founded_year,name"))
-    assert two_keys[-1] == rows[3]["id"]
+    assert two_keys[0] == rows[3]["id"]
 
 
 @pytest.mark.parametrize("sort", ["created_at", "-founded_year", "name,-created_at", "-name"])

@@ -104,8 +104,12 @@ def decode(token: str, keys: Sequence[SortKey]) -> list[Any]:
 
 
 def order_by(keys: Sequence[SortKey]) -> list[Any]:
-    """NULLs last in either direction, on SQLite and Postgres alike."""
-    return [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+    """NULL counts as the highest value: last ascending, first descending. That is
+    Postgres's own order (and PostgREST's), so a b-tree index serves both directions;
+    SQLite is told explicitly."""
+    return [
+        k.column.desc().nulls_first() if k.descending else k.column.asc().nulls_last() for k in keys
+    ]
 
 
 def _same(key: SortKey, value: Any) -> ColumnElement[bool]:
@@ -114,10 +118,14 @@ def _same(key: SortKey, value: Any) -> ColumnElement[bool]:
 
 
 def _beyond(key: SortKey, value: Any) -> ColumnElement[bool] | None:
-    """Rows past `value` on this key alone; NULLs sort last, so nothing is past a NULL."""
+    """Rows past `value` on this key alone, NULL being the highest value."""
+    if key.descending:
+        if value is None:
+            return key.column.is_not(None)  # type: ignore[no-any-return]
+        return key.column < value  # type: ignore[no-any-return]
     if value is None:
-        return None
-    past = key.column < value if key.descending else key.column > value
+        return None  # nothing is higher than NULL
+    past = key.column > value
     return or_(past, key.column.is_(None)) if key.nullable else past
 
 

@@ -51,7 +51,8 @@ class ListQuery(RecordQuery):
     sort: str | None = Field(
         None,
         description="Comma-separated fields, `-` for descending (`-value_min,as_of`); `id` breaks "
-        "ties. Default `created_at`. NULLs sort last.",
+        "ties. Default `created_at`. Missing values count as highest: last ascending, first "
+        "descending.",
     )
     count: bool = Field(False, description="`true` adds `total`, the number of matching records.")
     format: Literal["json", "csv"] = Field(
