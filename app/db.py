@@ -58,7 +58,15 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # A server whose database was made as SQL_ASCII hands psycopg bytes unless asked
+    # for UTF-8; the contract is UTF-8 throughout.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"client_encoding": "utf8"},
+    )
 
 
 def read_session(engine: Engine) -> Session:
