@@ -1,5 +1,8 @@
 """create_app(): settings, database, routers from the registry, problem handlers, docs."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html import escape
 
 from fastapi import FastAPI, Request
@@ -15,6 +18,8 @@ from app.ops.health import router as health_router
 from app.problems import add_problem_handlers
 from app.resources.routes import API_PREFIX, build_router
 from app.settings import Settings, get_settings
+from app.sync.hub import Watcher, hub
+from app.sync.routes import router as sync_router
 from app.views.routes import router as views_router
 
 TITLE = "Battery Intelligence API"
@@ -24,12 +29,14 @@ DOC_LINKS = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app: FastAPI = FastAPIOffline(
+        lifespan=_lifespan,
         title=TITLE,
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=[{"name": spec.tag, "description": spec.description} for spec in SPECS]
         + [
             {"name": "views", "description": "Analyst views: search, landscape, statistics."},
+            {"name": "sync", "description": "For partner systems: change feed, batch, export."},
             {"name": "operations", "description": "Liveness and readiness."},
         ],
         favicon_url=None,
@@ -48,10 +55,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for spec in SPECS:
         app.include_router(build_router(spec))
     app.include_router(views_router)
+    app.include_router(sync_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
     install_openapi(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    hub.attach(asyncio.get_running_loop())
+    watcher = Watcher(app.state.engine)
+    watcher.start()
+    yield
+    hub.close()
+    await watcher.stop()
 
 
 def _root(request: Request) -> Response:

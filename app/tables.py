@@ -3,6 +3,8 @@
 from sqlmodel import SQLModel
 
 import app.market.registry
-import app.views.search_index  # noqa: F401 - registers search_entries
+import app.sync.changelog
+import app.sync.idempotency
+import app.views.search_index  # noqa: F401 - each registers its tables
 
 metadata = SQLModel.metadata

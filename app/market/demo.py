@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.actor import SYSTEM
 from app.db import write_session
 from app.market.registry import BY_PATH
-from app.resources import service
+from app.resources import writes
 from app.resources.preconditions import Conditions
+from app.sync.changelog import Op
 
 NAMESPACE = uuid.UUID("6f1d3c1e-2b7a-4c55-9d8e-5e7f0a1b2c3d")
 ARTICLE = "semi-solid-pivot-report"
@@ -128,18 +130,14 @@ def _id(path: str, body: dict[str, Any]) -> uuid.UUID:
 
 
 def seed(engine: Engine) -> Counter[str]:
-    """Write the demo records; existing identical records are left as they are."""
+    """Write the demo records in one transaction; identical records are left as they are."""
     outcomes: Counter[str] = Counter()
-    for path, record_id, raw in demo_records():
-        spec = BY_PATH[path]
-        with write_session(engine) as session:
-            before = service.find(session, spec, str(record_id))
-            version = None if before is None else before.version
-            record, created = service.put(
-                session, spec, record_id, spec.models.create.model_validate(raw), Conditions()
-            )
-        if created:
-            outcomes["created"] += 1
-        else:
-            outcomes["unchanged" if record.version == version else "updated"] += 1
+    with write_session(engine) as session:
+        for path, record_id, raw in demo_records():
+            spec = BY_PATH[path]
+            body = spec.models.create.model_validate(raw)
+            written = writes.apply_put(session, spec, record_id, body, Conditions(), SYSTEM)
+            outcome = {Op.create: "created", Op.update: "updated", None: "unchanged"}[written.op]
+            outcomes[outcome] += 1
+        writes.commit(session)
     return outcomes

@@ -1,5 +1,6 @@
 """build_router(spec): the same six operations for every collection, from its concrete models."""
 
+from types import SimpleNamespace
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -7,10 +8,12 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import ColumnElement
+from sqlmodel import Session, col
 
+from app.actor import Actor
 from app.db import ReadSession, WriteSession, read_session
-from app.problems import BadRequest
-from app.resources import cursor, service
+from app.problems import BadRequest, NotFound
+from app.resources import cursor, service, writes
 from app.resources.cursor import SortKey
 from app.resources.formats import (
     CSV_MEDIA,
@@ -24,11 +27,21 @@ from app.resources.formats import (
 from app.resources.preconditions import Conditions, etag
 from app.resources.query import ListQuery, StrictQuery, queryable
 from app.resources.spec import ResourceSpec
+from app.sync import feed
+from app.sync.changelog import Change
+from app.sync.idempotency import IdempotencyDep
 
 API_PREFIX = "/api/v1"
 
 
 NoQuery = StrictQuery
+
+
+class HistoryQuery(StrictQuery):
+    limit: int = Field(100, ge=1, le=1000, description="Versions per page, 1–1000.")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
+
+
 CSV_PAGE = 500
 
 
@@ -172,10 +185,20 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     )
     def create_record(
         session: WriteSession,
+        actor: Actor,
+        idempotency: IdempotencyDep,
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
         _query: Annotated[NoQuery, Query()],
-    ) -> JSONResponse:
-        return record_response(spec, service.create(session, spec, body), 201, created=True)
+    ) -> Response:
+        if idempotency and (replay := idempotency.replay(session)):
+            return replay
+
+        def remember(own: Session, written: writes.Written) -> None:
+            if idempotency:
+                idempotency.remember(own, record_response(spec, written.record, 201, created=True))
+
+        written = writes.create(session, spec, body, actor, remember)
+        return record_response(spec, written.record, 201, created=True)
 
     @router.get(
         "/{id}",
@@ -210,6 +233,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     )
     def put_record(
         session: WriteSession,
+        actor: Actor,
         id: Annotated[str, Path(description="A client-chosen UUID.")],
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
         _query: Annotated[NoQuery, Query()],
@@ -217,8 +241,9 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         if_none_match: IfNoneMatch = None,
     ) -> JSONResponse:
         conditions = Conditions.parse(if_match, if_none_match)
-        record, created = service.put(session, spec, _uuid(id), body, conditions)
-        return record_response(spec, record, 201 if created else 200, created=created)
+        written = writes.put(session, spec, _uuid(id), body, conditions, actor)
+        created = written.status == 201
+        return record_response(spec, written.record, written.status, created=created)
 
     @router.patch(
         "/{id}",
@@ -230,6 +255,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     )
     def patch_record(
         session: WriteSession,
+        actor: Actor,
         id: RecordKey,
         changes: Annotated[Update, Body(media_type="application/merge-patch+json")],  # type: ignore[valid-type]
         _query: Annotated[NoQuery, Query()],
@@ -238,7 +264,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         conditions = Conditions.parse(if_match, None)
         given: BaseModel = changes  # only the fields sent: absent ones stay
         patch = given.model_dump(exclude_unset=True)
-        return record_response(spec, service.patch(session, spec, id, patch, conditions))
+        written = writes.patch(session, spec, id, patch, conditions, actor)
+        return record_response(spec, written.record)
 
     @router.delete(
         "/{id}",
@@ -249,11 +276,37 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     )
     def delete_record(
         session: WriteSession,
+        actor: Actor,
         id: RecordKey,
         _query: Annotated[NoQuery, Query()],
         if_match: IfMatch = None,
     ) -> Response:
-        service.delete(session, spec, id, Conditions.parse(if_match, None))
+        writes.delete(session, spec, id, Conditions.parse(if_match, None), actor)
         return Response(status_code=204)
+
+    @router.get(
+        "/{id}/history",
+        summary=f"History of a {one}",
+        description="Every version of the record from the change log, oldest first: `version`, "
+        "`op`, `changed_at`, `actor` and the record as it then was (null after a delete). "
+        "Stays readable after a delete (address the record by its id then).",
+        responses={400: {}, 404: {}},
+    )
+    def record_history(
+        session: ReadSession, id: RecordKey, query: Annotated[HistoryQuery, Query()]
+    ) -> JSONResponse:
+        record = service.find(session, spec, id)
+        record_id = record.id if record is not None else service.parse_key(id)
+        keys = [SortKey(col(Change.seq))]
+        after = cursor.decode(query.cursor, keys)[0] if query.cursor else 0
+        items, more = (
+            feed.history(session, spec.path, record_id, after, query.limit)
+            if isinstance(record_id, UUID)
+            else ([], None)
+        )
+        if not items and not after:
+            raise NotFound(f"No history for a {one} with id '{id[: service.MAX_KEY]}'.")
+        next_cursor = cursor.encode(keys, SimpleNamespace(seq=more)) if more else None
+        return JSONResponse({"items": items, "next_cursor": next_cursor})
 
     return router

@@ -1,0 +1,1 @@
+"""Partner sync: the change log and its feed, history, batches, idempotency, export/import."""

@@ -1,0 +1,143 @@
+"""The change log: one entry per create, update and delete, in the record's transaction.
+
+Why `seq` is in commit order, with no gaps, on both databases
+----------------------------------------------------------------
+A sequence or autoincrement hands out numbers when a row is inserted, not when its
+transaction commits. With concurrent writers on Postgres, 41 can commit after 42;
+a reader that saw 42 and asks for `seq > 42` never sees 41. So entries get their
+`seq` at the last moment instead: `publish()` runs just before COMMIT, locks the
+single `change_head` row (SELECT ... FOR UPDATE), numbers the transaction's staged
+changes from it, writes them and the new head, and the commit releases the lock.
+The next writer cannot take a number until this one has committed, so numbers are
+handed out in commit order; a rolled-back transaction rolls its head update back
+too, so there are no gaps. A reader that has seen `seq` N has therefore seen every
+change up to N, and `seq > N` is exactly what it has not seen yet.
+
+The lock is held only from `publish()` to COMMIT (a few inserts), and it is always
+the last lock a writer takes, after its row locks, so writers cannot deadlock on
+it. SQLite writers are serialised anyway (BEGIN IMMEDIATE); the same code runs.
+
+Postgres also sends NOTIFY in the transaction (delivered on commit) so that long-
+polls in every process and replica wake up; see app.sync.feed.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid, select, text, update
+from sqlmodel import Field, Session, SQLModel, col
+
+from app.market.base import utcnow
+from app.market.types import NAME_MAX, UTCDateTime, enum_check
+from app.resources.formats import record_json
+from app.resources.spec import ResourceSpec
+
+CHANNEL = "battery_intel_changes"
+NOT_GENERATED = {"autoincrement": False}
+STAGED = "changelog.staged"
+
+
+class Op(StrEnum):
+    create = "create"
+    update = "update"
+    delete = "delete"
+
+
+class Change(SQLModel, table=True):
+    __tablename__ = "changes"
+    # A feed limited to some collections walks this index in seq order.
+    __table_args__ = (
+        Index("ix_changes_collection_seq", "collection", "seq"),
+        enum_check("op", Op),
+    )
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    collection: str = Field(sa_type=String(32))
+    record_id: uuid.UUID = Field(sa_type=Uuid, index=True)
+    op: str = Field(sa_type=String(6))
+    version: int
+    changed_at: dt.datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(sa_type=String(NAME_MAX))
+    record: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class ChangeHead(SQLModel, table=True):
+    """One row: the last `seq` handed out. Its row lock orders the commits."""
+
+    __tablename__ = "change_head"
+
+    id: int = Field(primary_key=True, sa_type=Integer, sa_column_kwargs=NOT_GENERATED)
+    seq: int = Field(sa_type=BigInteger)
+
+
+@dataclass(frozen=True)
+class Staged:
+    collection: str
+    record_id: uuid.UUID
+    op: Op
+    version: int
+    actor: str
+    record: dict[str, Any] | None
+    changed_at: dt.datetime
+
+
+def stage(session: Session, spec: ResourceSpec, record: Any, op: Op, actor: str) -> None:
+    """Remember a change of this transaction; `publish` numbers and writes it."""
+    deleted = op is Op.delete
+    session.info.setdefault(STAGED, []).append(
+        Staged(
+            collection=spec.path,
+            record_id=record.id,
+            op=op,
+            version=record.version + 1 if deleted else record.version,
+            actor=actor,
+            record=None if deleted else record_json(spec, record),
+            changed_at=utcnow(),
+        )
+    )
+
+
+def publish(session: Session) -> int | None:
+    """Number and write the staged changes; call right before COMMIT. The last seq."""
+    staged: list[Staged] = session.info.pop(STAGED, [])
+    if not staged:
+        return None
+    head = session.scalars(
+        select(ChangeHead).where(col(ChangeHead.id) == 1).with_for_update()
+    ).one()
+    first = head.seq + 1
+    session.add_all(
+        Change(
+            seq=first + i,
+            collection=s.collection,
+            record_id=s.record_id,
+            op=s.op.value,
+            version=s.version,
+            changed_at=s.changed_at,
+            actor=s.actor,
+            record=s.record,
+        )
+        for i, s in enumerate(staged)
+    )
+    last = first + len(staged) - 1
+    session.execute(update(ChangeHead).where(col(ChangeHead.id) == 1).values(seq=last))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(last)}
+        )
+    return last
+
+
+def discard(session: Session) -> None:
+    """Forget staged changes (the transaction is being rolled back)."""
+    session.info.pop(STAGED, None)
+
+
+def head(session: Session) -> int:
+    """The last committed `seq` (0 before any change)."""
+    return session.scalar(select(col(ChangeHead.seq)).where(col(ChangeHead.id) == 1)) or 0
