@@ -1,17 +1,23 @@
 """The `battery-intel` command: serve, migrate, seed."""
 
+import contextlib
 import logging
+import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from sqlalchemy.exc import OperationalError
 
+from app.actor import CLI
 from app.db import get_engine
 from app.market.demo import seed as seed_demo
+from app.market.registry import BY_PATH
 from app.schema import upgrade
 from app.settings import get_settings
+from app.sync.export import ImportResult, export_lines, import_lines, read_csv, read_jsonl
 
 cli = typer.Typer(
     help="Battery Intelligence API: run the service and manage its data.",
@@ -65,6 +71,53 @@ def seed() -> None:
     outcomes = seed_demo(get_engine(get_settings().database_url))
     summary = ", ".join(f"{outcomes[k]} {k}" for k in ("created", "updated", "unchanged"))
     typer.echo(f"seed: {summary}")
+
+
+@cli.command("export")
+def export_data(
+    file: Annotated[
+        Path | None, typer.Argument(help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """Write every record as JSON lines, then `{"next_after": <seq>}` (as GET /export)."""
+    engine = get_engine(get_settings().database_url)
+    with file.open("w", encoding="utf-8") if file else contextlib.nullcontext(sys.stdout) as out:
+        for line in export_lines(engine):
+            out.write(line)
+
+
+@cli.command("import")
+def import_data(
+    file: Annotated[Path, typer.Argument(help="JSON lines as `export` writes them, or a CSV.")],
+    collection: Annotated[
+        str | None, typer.Option(help="For a CSV: the collection its rows belong to.")
+    ] = None,
+) -> None:
+    """Import records through the API's validation, all or nothing (existing ids replaced)."""
+    text = file.read_text(encoding="utf-8")
+    if collection is not None:
+        if collection not in BY_PATH:
+            raise typer.BadParameter(f"unknown collection; use one of {', '.join(BY_PATH)}")
+        lines, bad = read_csv(text, collection), list[tuple[int, str]]()
+    else:
+        lines, bad = read_jsonl(text.splitlines())
+    engine = get_engine(get_settings().database_url)
+    result = ImportResult(rejected=bad)
+    if not bad:
+        with typer.progressbar(
+            length=len(lines), label="importing", file=sys.stderr, hidden=not sys.stderr.isatty()
+        ) as bar:
+            result = import_lines(engine, lines, CLI, progress=lambda: bar.update(1))
+    for number, problem in result.rejected:
+        typer.echo(f"line {number}: {problem}", err=True)
+    counts = result.counts
+    summary = (
+        ", ".join(f"{counts.get(k, 0)} {k}" for k in ("created", "updated", "unchanged"))
+        + f", {len(result.rejected)} rejected"
+    )
+    typer.echo(f"import: {summary}" + ("; nothing was changed" if result.rejected else ""))
+    if result.rejected:
+        raise typer.Exit(1)
 
 
 def main() -> None:

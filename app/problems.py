@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -91,6 +91,14 @@ class PreconditionFailed(Problem):
 
 class Unprocessable(Problem):
     status, slug = 422, "validation-error"
+
+
+class PayloadTooLarge(Problem):
+    status, slug = 413, "payload-too-large"
+
+
+class FailedDependency(Problem):
+    status, slug = 424, "failed-dependency"
 
 
 class ServiceUnavailable(Problem):
@@ -204,7 +212,10 @@ def unavailable(detail: str, **extra: Any) -> ServiceUnavailable:
 
 
 def database_problem(exc: DBAPIError) -> Problem:
-    """A database that cannot be reached, or has no schema yet, is a 503; the rest a 500."""
+    """A database that cannot be reached, or has no schema yet, is a 503; a value the
+    database cannot hold (out of range) came from the client, a 400; the rest a 500."""
+    if isinstance(exc, DataError):
+        return BadRequest("A value is out of the range the database can hold.")
     missing_table = getattr(exc.orig, "sqlstate", None) == "42P01"  # Postgres before migrate
     if isinstance(exc, OperationalError) or exc.connection_invalidated or missing_table:
         log.warning("database unavailable: %s", exc.orig)

@@ -282,3 +282,41 @@ def test_every_list_parameter_is_documented(client: TestClient) -> None:
         for name, parameter in documented.items():
             assert parameter.get("description"), (spec.path, name)
             assert parameter.get("schema"), (spec.path, name)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "updated_since=9999-12-31T23:59:59-23:59",
+        "updated_since=0001-01-01T00:00:00%2B14:00",
+        "founded_year=99999999999999999999999",
+        "founded_year=9999999999",
+        "founded_year=1,99999999999",
+    ],
+)
+def test_out_of_range_values_are_400(client: TestClient, query: str) -> None:
+    name = query.split("=")[0]
+    assert fields(assert_problem(client.get(f"{API}/battery-partners?{query}"), 400)) == {
+        f"query.{name}"
+    }
+
+
+def test_repeated_parameters_are_400(client: TestClient) -> None:
+    for query in ("limit=1&limit=2", "country=CN&country=FR", "sort=name&sort=-name"):
+        problem = assert_problem(client.get(f"{API}/automakers?{query}"), 400)
+        assert fields(problem) == {f"query.{query.split('=')[0]}"}
+
+
+def test_a_cursor_only_works_for_its_own_list(client: TestClient) -> None:
+    for _ in range(3):
+        create(client, "automakers", country="CN")
+        create(client, "batteries")
+    token = client.get(f"{API}/automakers?limit=1&country=CN").json()["next_cursor"]
+    assert client.get(f"{API}/automakers?country=CN&cursor={token}").status_code == 200
+    for elsewhere in (
+        f"{API}/automakers?country=DE&cursor={token}",
+        f"{API}/automakers?cursor={token}",
+        f"{API}/batteries?cursor={token}",
+        f"{API}/landscape?cursor={token}",
+    ):
+        assert fields(assert_problem(client.get(elsewhere), 400)) == {"query.cursor"}, elsewhere

@@ -257,3 +257,35 @@ def test_stats_labels_units_filters_and_csv(
     assert rows[0]["count"] == "4"
     bad = client.get(f"{API}/stats/energy-density?group_by=colour")
     assert fields(assert_problem(bad, 400)) == {"query.group_by"}
+
+
+def test_landscape_never_borrows_another_partnerships_figure(
+    client: TestClient, engine: Engine
+) -> None:
+    seed(engine)
+    create(client, "partnerships", automaker_id="changan", battery_partner_id="welion",
+           status="announced")  # fmt: skip
+    rows = client.get(f"{API}/landscape?automaker=changan&battery_partner=welion").json()["items"]
+    assert [(r["automaker"], r["energy_density"], r["sources"]) for r in rows] == [
+        ("Changan", None, [])
+    ]
+
+
+def test_an_exact_local_name_ranks_first(client: TestClient, engine: Engine) -> None:
+    seed(engine)
+    create(client, "automakers", name="Fan Club", description="Owners of 蔚来 cars")
+    found = _search(client, q="蔚来")
+    assert [i["label"] for i in found] == ["NIO", "Fan Club"]
+    assert found[0]["score"] > found[1]["score"]
+
+
+def test_milestones_of_a_group_include_its_brands(client: TestClient, engine: Engine) -> None:
+    seed(engine)
+    titles = [m["title"] for m in client.get(f"{API}/milestones?automaker=saic").json()["items"]]
+    assert titles == ["QingTao semi-solid-state batteries deployed on IM Motors premium models"]
+
+
+@pytest.mark.usefixtures("density_set")
+def test_stats_take_a_text_query(client: TestClient) -> None:
+    groups = _stats(client, group_by="battery_partner", q="beta")["groups"]
+    assert [(g["key"], g["count"]) for g in groups] == [("beta", 2)]

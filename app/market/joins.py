@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import col
 
-from app.market.companies import Automaker
+from app.market.companies import Automaker, BatteryPartner
 from app.market.enums import Technology
 from app.market.products import Battery, EnergyDensity
 from app.market.programmes import Milestone, Partnership
@@ -30,18 +30,43 @@ def _through(column: Any, target_id: Any, inner: Filter) -> Filter:
     )
 
 
+def automaker_or_group(param: str) -> Any:
+    """Ids of the automakers named (id or slug) and, for a group (SAIC), of its brands."""
+    named = ref_any_of(param, col(Automaker.id), BY_PATH["automakers"], "x")
+
+    def ids(raw: str) -> Any:
+        chosen = select(col(Automaker.id)).where(named.clause(raw))
+        return select(col(Automaker.id)).where(
+            or_(col(Automaker.id).in_(chosen), col(Automaker.parent_id).in_(chosen))
+        )
+
+    return ids
+
+
 def _milestone_automaker() -> Filter:
-    direct = ref_any_of("automaker", Milestone.automaker_id, BY_PATH["automakers"], "x")
-    via = ref_any_of("automaker", Partnership.automaker_id, BY_PATH["automakers"], "x")
+    makers = automaker_or_group("automaker")
 
     def clause(raw: str) -> ColumnElement[bool]:
-        partnerships = select(col(Partnership.id)).where(via.clause(raw))
-        return or_(direct.clause(raw), col(Milestone.partnership_id).in_(partnerships))
+        ids = makers(raw)
+        partners = select(col(BatteryPartner.id)).where(
+            col(BatteryPartner.owner_automaker_id).in_(ids)
+        )
+        return or_(
+            col(Milestone.automaker_id).in_(ids),
+            col(Milestone.partnership_id).in_(
+                select(col(Partnership.id)).where(col(Partnership.automaker_id).in_(ids))
+            ),
+            col(Milestone.battery_partner_id).in_(partners),
+            col(Milestone.battery_id).in_(
+                select(col(Battery.id)).where(col(Battery.battery_partner_id).in_(partners))
+            ),
+        )
 
     return Filter(
         "automaker",
         str,
-        "Milestones of this automaker (id or slug), directly or through its partnerships. "
+        "Milestones of this automaker (id or slug; a group includes its brands), directly, "
+        "through its partnerships, or through its in-house battery maker and its batteries. "
         "Comma-separated for any of.",
         clause,
     )

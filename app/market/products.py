@@ -67,6 +67,7 @@ class EnergyDensityFields(SQLModel):
     value_max: Number | None = number_field(
         required=True,
         le=3000,
+        index=True,
         description="Required: equal to value_min for one figure, higher for a range "
         "(260–350), null for an open-ended claim (400+).",
     )

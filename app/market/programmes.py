@@ -83,7 +83,9 @@ class MilestoneFields(SQLModel):
     status: MilestoneStatus = enum_field(MilestoneStatus, index=True)
     date: dt.date = Field(sa_type=Date, index=True, description="Planned or achieved date.")
     date_precision: DatePrecision = enum_field(
-        DatePrecision, description="How much of `date` is known: 2030 is year precision."
+        DatePrecision,
+        index=True,
+        description="How much of `date` is known: 2030 is year precision.",
     )
     title: Name = Field(sa_type=String(NAME_MAX), index=True)
     description: LongText | None = text_field()

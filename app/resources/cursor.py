@@ -69,13 +69,23 @@ def _mac(raw: bytes) -> bytes:
     return hmac.new(_KEY, raw, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def encode(keys: Sequence[SortKey], row: Any) -> str:
-    payload = {"s": signature(keys), "v": [_plain(getattr(row, key.name)) for key in keys]}
+def scope_of(*parts: Any) -> str:
+    """What a cursor is for (collection, filters, query): a cursor is only good there."""
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode(keys: Sequence[SortKey], row: Any, scope: str = "") -> str:
+    payload = {
+        "s": signature(keys),
+        "q": scope,
+        "v": [_plain(getattr(row, key.name)) for key in keys],
+    }
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(_mac(raw) + raw).decode().rstrip("=")
 
 
-def decode(token: str, keys: Sequence[SortKey]) -> list[Any]:
+def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
     """The row values a cursor points after; a 400 for anything not made by `encode`."""
     try:
         signed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -88,6 +98,12 @@ def decode(token: str, keys: Sequence[SortKey]) -> list[Any]:
             raise BadRequest(
                 "cursor: this cursor belongs to another sort order; start again without it.",
                 errors=[{"field": "query.cursor", "message": "cursor does not match the sort"}],
+            )
+        if payload.get("q", "") != scope:
+            raise BadRequest(
+                "cursor: this cursor belongs to another list or other filters; start again "
+                "without it.",
+                errors=[{"field": "query.cursor", "message": "cursor does not match the query"}],
             )
         return [
             None if value is None else _PARSERS[key.python_type()](value)

@@ -16,6 +16,7 @@ from app.problems import BadRequest
 from app.resources.spec import ResourceSpec
 
 NAME_LIKE = ("slug", "country", "name", "title")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the columns are 32-bit
 ANY_OF = "Comma-separated for any of."
 
 
@@ -139,7 +140,7 @@ def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[F
             values = ", ".join(f"`{m.value}`" for m in kind)
             found.append(any_of(name, column, _enum_parser(kind), f"One of {values}"))
         elif kind in (float, int):
-            parse: Callable[[str], Any] = int if kind is int else _number
+            parse: Callable[[str], Any] = _integer if kind is int else _number
             found.append(any_of(name, column, parse, f"{what} equals"))
             found += [compare(name, column, FiniteFloat, op) for op in ("gte", "lte", "gt", "lt")]
         elif kind is dt.date:
@@ -164,7 +165,21 @@ def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[F
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        return aware.astimezone(dt.UTC)
+    except OverflowError:
+        raise BadRequest(
+            "updated_since: out of range.",
+            errors=[{"field": "query.updated_since", "message": "out of range"}],
+        ) from None
+
+
+def _integer(raw: str) -> int:
+    value = int(raw)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError("out of range")
+    return value
 
 
 def sortable_fields(spec: ResourceSpec, filters: list[Filter]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from sqlalchemy import ColumnElement
 
@@ -12,7 +13,7 @@ from app.market.joins import JOINED
 from app.market.registry import BY_TABLE
 from app.market.types import rule_error
 from app.problems import BadRequest
-from app.resources.cursor import SortKey
+from app.resources.cursor import SortKey, scope_of
 from app.resources.filters import Filter, derived_filters, sortable_fields
 from app.resources.sorting import parse_sort
 from app.resources.spec import ResourceSpec
@@ -20,6 +21,18 @@ from app.views.search_index import record_matches
 
 MAX_LIMIT = 500
 RESERVED = ("limit", "cursor", "sort", "count", "include", "format", "q")
+
+
+def single_valued(request: Request) -> None:
+    """`?limit=1&limit=2` is a 400: a repeated parameter is a typo, not a choice."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise BadRequest(
+                f"{name}: given more than once; use one value (comma-separated for any of).",
+                errors=[{"field": f"query.{name}", "message": "repeated parameter"}],
+            )
+        seen.add(name)
 
 
 class StrictQuery(BaseModel):
@@ -86,6 +99,13 @@ class Queryable:
         if getattr(query, "q", None) is not None:
             clauses.append(record_matches(self.spec, query.q))  # type: ignore[attr-defined]
         return clauses
+
+    def scope(self, query: BaseModel) -> str:
+        """The list a cursor belongs to: this collection with these filters, `q` and sort."""
+        asked = query.model_dump(
+            exclude_unset=True, exclude={"cursor", "limit", "format", "count", "include"}
+        )
+        return scope_of(self.spec.path, asked)
 
     def sort_keys(self, raw: str | None) -> list[SortKey]:
         return parse_sort(self.spec.table, raw, self.sortable)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import ColumnElement
@@ -25,7 +25,7 @@ from app.resources.formats import (
     with_includes,
 )
 from app.resources.preconditions import Conditions, etag
-from app.resources.query import ListQuery, StrictQuery, queryable
+from app.resources.query import ListQuery, StrictQuery, queryable, single_valued
 from app.resources.spec import ResourceSpec
 from app.sync import feed
 from app.sync.changelog import Change
@@ -57,22 +57,23 @@ def _csv_response(
     keys: list[SortKey],
     where: list[ColumnElement[bool]],
     includes: dict[str, tuple[str, ResourceSpec]],
-    start: str | None,
+    start: tuple[str | None, str],
     page_size: int,
 ) -> StreamingResponse:
+    first, scope = start
     engine = request.app.state.engine
 
     def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         with read_session(engine) as session:
             page = service.list_page(
-                session, spec, keys=keys, where=where, limit=page_size, after=after
+                session, spec, keys=keys, where=where, limit=page_size, after=after, scope=scope
             )
             return with_includes(session, spec, page.rows, includes), page.next_cursor
 
     header = columns(spec) + list(includes)
     filename = f'attachment; filename="{spec.path}.csv"'
     return StreamingResponse(
-        csv_stream(header, walk(fetch, start)),
+        csv_stream(header, walk(fetch, first)),
         media_type=CSV_MEDIA,
         headers={"Content-Disposition": filename},
     )
@@ -128,7 +129,9 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     one, many = spec.singular, spec.path.replace("-", " ")
     key_doc = "The record's UUID or its slug." if spec.has_slug else "The record's UUID."
     RecordKey = Annotated[str, Path(description=key_doc)]  # noqa: N806
-    router = APIRouter(prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag])
+    router = APIRouter(
+        prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag], dependencies=[Depends(single_valued)]
+    )
     asked = queryable(spec)
 
     @router.get(
@@ -149,14 +152,15 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         keys = asked.sort_keys(params.sort)
         where = asked.where(params)
         includes = {n: asked.includes[n] for n in asked.include_names(params.include)}
+        scope = asked.scope(params)
         if params.cursor is not None:
-            cursor.decode(params.cursor, keys)  # a bad cursor is a 400 before any output
+            cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
         if wants_csv(
             params.format if "format" in params.model_fields_set else None,
             request.headers.get("accept"),
         ):
             size = params.limit if "limit" in params.model_fields_set else CSV_PAGE
-            return _csv_response(request, spec, keys, where, includes, params.cursor, size)
+            return _csv_response(request, spec, keys, where, includes, (params.cursor, scope), size)
         page = service.list_page(
             session,
             spec,
@@ -165,6 +169,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
             limit=params.limit,
             after=params.cursor,
             count=params.count,
+            scope=scope,
         )
         body: dict[str, Any] = {
             "items": with_includes(session, spec, page.rows, includes),
@@ -298,7 +303,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         record = service.find(session, spec, id)
         record_id = record.id if record is not None else service.parse_key(id)
         keys = [SortKey(col(Change.seq))]
-        after = cursor.decode(query.cursor, keys)[0] if query.cursor else 0
+        scope = cursor.scope_of("history", spec.path, str(record_id))
+        after = cursor.decode(query.cursor, keys, scope)[0] if query.cursor else 0
         items, more = (
             feed.history(session, spec.path, record_id, after, query.limit)
             if isinstance(record_id, UUID)
@@ -306,7 +312,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         )
         if not items and not after:
             raise NotFound(f"No history for a {one} with id '{id[: service.MAX_KEY]}'.")
-        next_cursor = cursor.encode(keys, SimpleNamespace(seq=more)) if more else None
+        next_cursor = cursor.encode(keys, SimpleNamespace(seq=more), scope) if more else None
         return JSONResponse({"items": items, "next_cursor": next_cursor})
 
     return router

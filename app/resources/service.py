@@ -65,12 +65,13 @@ def list_page(
     limit: int,
     after: str | None = None,
     count: bool = False,
+    scope: str = "",
 ) -> Page:
     """One keyset page; never OFFSET, so pages stay stable while rows are added."""
     query = select(spec.table).where(*where)
     total = session.scalar(select(func.count()).select_from(query.subquery())) if count else None
     if after is not None:
-        query = query.where(cursor.after(keys, cursor.decode(after, keys)))
+        query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
     rows = list(session.scalars(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-    next_cursor = cursor.encode(keys, rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
     return Page(rows=rows[:limit], next_cursor=next_cursor, total=total)

@@ -1,22 +1,34 @@
 """`GET /api/v1/changes`: the change feed, with long-polling."""
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field
 from sqlalchemy import Engine
+from sqlmodel import Session
 
-from app.db import read_session
+from app.actor import Actor
+from app.db import WriteSession, read_session
 from app.market.registry import BY_PATH, SPECS
-from app.problems import BadRequest
-from app.resources.query import StrictQuery
+from app.problems import (
+    BadRequest,
+    Conflict,
+    PayloadTooLarge,
+    Unprocessable,
+    problem_response,
+)
+from app.resources.query import StrictQuery, single_valued
+from app.sync import batch as batch_ops
 from app.sync import feed
+from app.sync.batch import MAX_OPERATIONS, BatchRequest
+from app.sync.export import export_lines
 from app.sync.hub import hub
+from app.sync.idempotency import IdempotencyDep
 
-router = APIRouter(prefix="/api/v1", tags=["sync"])
+router = APIRouter(prefix="/api/v1", tags=["sync"], dependencies=[Depends(single_valued)])
 MAX_WAIT_S = 60
 
 
@@ -75,3 +87,99 @@ async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> 
         known = hub.head
         page = await run_in_threadpool(_read, engine, page.next_after, query.limit, collections)
     return JSONResponse({"items": page.items, "next_after": page.next_after})
+
+
+BATCH_EXAMPLES = {
+    "upsert": {
+        "summary": "Create a maker and its battery, the second referencing the first by slug",
+        "value": {
+            "atomic": True,
+            "operations": [
+                {"method": "PUT", "collection": "battery-partners",
+                 "id": "5f0c6f7e-9d4b-4d8a-9a52-0d2b1f6f7a10",
+                 "body": {"slug": "welion", "name": "WeLion", "country": "CN"}},
+                {"method": "POST", "collection": "batteries",
+                 "body": {"slug": "welion-cell", "name": "WeLion cell",
+                          "battery_partner_id": "welion", "technology": "semi_solid"}},
+            ],
+        },
+    }
+}  # fmt: skip
+
+
+class BatchQuery(StrictQuery):
+    dry_run: bool = Field(False, description="`true` validates and applies nothing.")
+
+
+@router.post(
+    "/batch",
+    summary="Apply many operations",
+    description="Up to 1000 operations (`POST`, `PUT`, `PATCH`, `DELETE`), applied in order; "
+    "a later one may reference a record an earlier one created, by slug or id. Atomic (the "
+    "default): all or nothing; a failure answers 422 (409 for a conflict) with every "
+    "operation's result under `results`, later ones 424. `atomic: false` applies what it "
+    "can and answers 200. Each result has the status the same request alone would get. "
+    "Over 1000 operations is a 413.",
+    responses={400: {}, 409: {}, 413: {}, 422: {}},
+)
+def batch(
+    session: WriteSession,
+    actor: Actor,
+    idempotency: IdempotencyDep,
+    request: Annotated[BatchRequest, Body(openapi_examples=BATCH_EXAMPLES)],
+    query: Annotated[BatchQuery, Query()],
+) -> Response:
+    if len(request.operations) > MAX_OPERATIONS:
+        raise PayloadTooLarge(
+            f"operations: {len(request.operations)} given, at most {MAX_OPERATIONS} a batch.",
+            errors=[{"field": "body.operations", "message": f"more than {MAX_OPERATIONS}"}],
+        )
+    if idempotency and (replay := idempotency.replay(session)):
+        return replay
+
+    def remember(own: Session, outcome: batch_ops.Outcome) -> None:
+        if idempotency:  # only applied batches: a failed one changed nothing to replay
+            idempotency.remember(own, _batch_answer(outcome, query.dry_run))
+
+    outcome = batch_ops.run(
+        session,
+        request.operations,
+        atomic=request.atomic,
+        dry_run=query.dry_run,
+        actor=actor,
+        remember=remember,
+    )
+    return _batch_answer(outcome, query.dry_run)
+
+
+def _batch_answer(outcome: batch_ops.Outcome, dry_run: bool) -> Response:
+    if outcome.failed is None:
+        body: dict[str, Any] = {"results": outcome.results}
+        if dry_run:
+            body["dry_run"] = True
+        return JSONResponse(body)
+    kind = Conflict if outcome.failed.status == 409 else Unprocessable
+    detail = f"Nothing was applied: {outcome.failed.detail}"
+    return problem_response(kind(detail, results=outcome.results))
+
+
+class ExportQuery(StrictQuery):
+    format: Literal["jsonl"] = Field("jsonl", description="JSON lines, the only format.")
+
+
+@router.get(
+    "/export",
+    summary="Export every record",
+    description='Streams every record as JSON lines, `{"collection", "record"}`, '
+    'references first, then a last line `{"next_after": <seq>}`: bootstrap a copy from '
+    "this, then follow `/changes?after=<next_after>`. A record that changes meanwhile is "
+    "either exported as changed or in the feed after `next_after`.",
+    responses={200: {"content": {"application/x-ndjson": {}}}, 400: {}},
+)
+def export(request: Request, query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
+    del query  # only validated: jsonl is the one format
+    return StreamingResponse(
+        (line.encode() for line in export_lines(request.app.state.engine)),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="battery-intel.jsonl"'},
+    )

@@ -4,17 +4,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from app.market.companies import Automaker, BatteryPartner
 from app.market.enums import DensityStatus, Level, Unit
+from app.market.joins import automaker_or_group
 from app.market.products import Battery, EnergyDensity, density_display
 from app.market.programmes import Partnership
 from app.market.registry import BY_PATH
 from app.market.sources import Source
 from app.market.types import json_number
-from app.resources.filters import Filter, ref_any_of
+from app.resources.filters import Filter
 from app.resources.query import queryable
 
 COLUMNS = (
@@ -25,21 +26,13 @@ COLUMNS = (
 
 
 def _automaker_or_group() -> Filter:
-    inner = ref_any_of("automaker", col(Automaker.id), BY_PATH["automakers"], "x")
-
-    def clause(raw: str) -> ColumnElement[bool]:
-        ids = select(col(Automaker.id)).where(inner.clause(raw))
-        brands = select(col(Automaker.id)).where(col(Automaker.parent_id).in_(ids))
-        return or_(
-            col(Partnership.automaker_id).in_(ids), col(Partnership.automaker_id).in_(brands)
-        )
-
+    makers = automaker_or_group("automaker")
     return Filter(
         "automaker",
         str,
         "The automaker (id or slug); a group (SAIC) also matches its brands (IM Motors). "
         "Comma-separated for any of.",
-        clause,
+        lambda raw: col(Partnership.automaker_id).in_(makers(raw)),
     )
 
 
@@ -73,12 +66,26 @@ def _preference(density: EnergyDensity) -> tuple[Any, ...]:
     )
 
 
+def _battery_level(density: EnergyDensity) -> bool:
+    """A battery's own figure, not one tied to some other partnership."""
+    return density.battery_id is not None and density.partnership_id is None
+
+
+def _partner_level(density: EnergyDensity) -> bool:
+    """A maker's own figure, not one of its batteries' or partnerships'."""
+    return density.battery_id is None and density.partnership_id is None
+
+
 def _shown(partnership: Partnership, densities: list[EnergyDensity]) -> EnergyDensity | None:
     """The partnership's own figure, else its battery's, else its partner's."""
     tiers = (
         [d for d in densities if d.partnership_id == partnership.id],
-        [d for d in densities if partnership.battery_id and d.battery_id == partnership.battery_id],
-        [d for d in densities if d.battery_partner_id == partnership.battery_partner_id],
+        [d for d in densities if _battery_level(d) and d.battery_id == partnership.battery_id],
+        [
+            d
+            for d in densities
+            if _partner_level(d) and d.battery_partner_id == partnership.battery_partner_id
+        ],
     )
     for tier in tiers:
         if tier:
@@ -97,8 +104,16 @@ def rows(session: Session, partnerships: Sequence[Partnership]) -> list[dict[str
             select(EnergyDensity).where(
                 or_(
                     col(EnergyDensity.partnership_id).in_([p.id for p in partnerships]),
-                    col(EnergyDensity.battery_id).in_(list(batteries)),
-                    col(EnergyDensity.battery_partner_id).in_(list(partners)),
+                    and_(
+                        col(EnergyDensity.partnership_id).is_(None),
+                        or_(
+                            col(EnergyDensity.battery_id).in_(list(batteries)),
+                            and_(
+                                col(EnergyDensity.battery_id).is_(None),
+                                col(EnergyDensity.battery_partner_id).in_(list(partners)),
+                            ),
+                        ),
+                    ),
                 )
             )
         )

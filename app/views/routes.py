@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field, create_model
 from sqlalchemy import select
@@ -16,12 +16,13 @@ from app.market.registry import BY_PATH, SPECS
 from app.problems import BadRequest
 from app.resources import cursor
 from app.resources.formats import CSV_MEDIA, csv_stream, walk, wants_csv
-from app.resources.query import StrictQuery, queryable
+from app.resources.query import StrictQuery, queryable, single_valued
 from app.resources.routes import API_PREFIX, next_link
 from app.resources.sorting import parse_sort
 from app.views import landscape, search, stats
+from app.views.search_index import record_matches
 
-router = APIRouter(prefix=API_PREFIX, tags=["views"])
+router = APIRouter(prefix=API_PREFIX, tags=["views"], dependencies=[Depends(single_valued)])
 CSV_PAGE = 500
 Format = Literal["json", "csv"]
 FORMAT_DOC = "`csv` streams every page as CSV (so does `Accept: text/csv`)."
@@ -44,6 +45,7 @@ class StatsBase(StrictQuery):
     group_by: stats.GroupBy = Field(description="`technology`, `battery_partner`, `level`, `year`.")
     unit: Unit = Field(Unit.wh_per_kg, description="One unit at a time: `Wh/kg` or `Wh/L`.")
     format: Format = Field("json", description="`csv` for CSV (so does `Accept: text/csv`).")
+    q: str | None = Field(None, description="Only figures whose text (note, maker) contains this.")
 
 
 _LANDSCAPE_FIELDS: dict[str, Any] = {n: f.field() for n, f in landscape.filters().items()}
@@ -112,7 +114,8 @@ def search_all(
             errors=[{"field": "query.collections", "message": f"unknown '{unknown[0]}'"}],
         )
     if query.cursor is not None:
-        cursor.decode(query.cursor, search.page_keys(query.q, wanted))
+        scope = search.scope_of_search(query.q, wanted)
+        cursor.decode(query.cursor, search.page_keys(query.q, wanted), scope)
     header = ["collection", "id", "slug", "label", "snippet", "score"]
     return _paged(
         request,
@@ -129,7 +132,8 @@ def search_all(
     summary="The partnership landscape",
     description="One row per partnership: the automaker (`Group (Brand)` for a brand), its "
     "battery partner and battery, the energy density shown (the partnership's own figure, "
-    "else its battery's, else its partner's; cell level and Wh/kg first, then the newest "
+    "else its battery's own (tied to no partnership), else its partner's own (tied to no "
+    "battery or partnership); cell level and Wh/kg first, then the newest "
     "`as_of`, `(targeted)` appended for targets), the commercialization status and stage, "
     "vehicle models and the titles of the sources cited. With the demo data its CSV is the "
     "seed article's table.",
@@ -145,15 +149,16 @@ def landscape_rows(
     given = params.model_dump(exclude_unset=True)
     where = [filters[n].clause(v) for n, v in given.items() if n in filters and v is not None]
     keys = parse_sort(Partnership, None, ())
+    scope = cursor.scope_of("landscape", {n: v for n, v in given.items() if n in filters})
     if params.cursor is not None:
-        cursor.decode(params.cursor, keys)
+        cursor.decode(params.cursor, keys, scope)
 
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         rows = select(Partnership).where(*where)
         if after is not None:
-            rows = rows.where(cursor.after(keys, cursor.decode(after, keys)))
+            rows = rows.where(cursor.after(keys, cursor.decode(after, keys, scope)))
         found = list(s.scalars(rows.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-        next_cursor = cursor.encode(keys, found[limit - 1]) if len(found) > limit else None
+        next_cursor = cursor.encode(keys, found[limit - 1], scope) if len(found) > limit else None
         return landscape.rows(s, found[:limit]), next_cursor
 
     return _paged(request, session, params, "landscape", list(landscape.COLUMNS), fetch)
@@ -181,6 +186,8 @@ def energy_density_stats(
         for n, v in given.items()
         if n in _DENSITY_FILTERS and v is not None
     ]
+    if params.q is not None:
+        where.append(record_matches(BY_PATH["energy-densities"], params.q))
     groups = stats.energy_density_stats(session, params.group_by, params.unit, where)
     if _csv_wanted(request, params):
         header = ["key", "label", "count", "min", "max", "mean", "median"]

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Float, case, cast, select
+from sqlalchemy import Float, case, cast, or_, select
 from sqlmodel import Session, col
 
 from app.market.registry import BY_PATH
@@ -18,11 +18,11 @@ SCORES = (1.0, 0.75, 0.5, 0.25)
 
 def _ranked(q: str, collections: list[str]) -> Any:
     norm = normalize(q.strip())
-    label = col(SearchEntry.label_norm)
+    names = (col(SearchEntry.label_norm), col(SearchEntry.local_norm))  # 蔚来 is NIO's name too
     score = case(
-        (label == norm, SCORES[0]),
-        (label.startswith(norm, autoescape=True), SCORES[1]),
-        (label.contains(norm, autoescape=True), SCORES[2]),
+        (or_(*(name == norm for name in names)), SCORES[0]),
+        (or_(*(name.startswith(norm, autoescape=True) for name in names)), SCORES[1]),
+        (or_(*(name.contains(norm, autoescape=True) for name in names)), SCORES[2]),
         else_=SCORES[3],
     )
     query = select(
@@ -44,6 +44,10 @@ def _keys(ranked: Any) -> list[SortKey]:
     ]
 
 
+def scope_of_search(q: str, collections: list[str]) -> str:
+    return cursor.scope_of("search", normalize(q.strip()), sorted(collections))
+
+
 def page_keys(q: str, collections: list[str]) -> list[SortKey]:
     """The order results come in, to check a cursor before any output."""
     return _keys(_ranked(q, collections))
@@ -54,11 +58,12 @@ def search(
 ) -> tuple[list[dict[str, Any]], str | None]:
     ranked = _ranked(q, collections)
     keys = _keys(ranked)
+    scope = scope_of_search(q, collections)
     query = select(ranked)
     if after is not None:
-        query = query.where(cursor.after(keys, cursor.decode(after, keys)))
+        query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
     rows = list(session.execute(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-    next_cursor = cursor.encode(keys, rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
     rows = rows[:limit]
     records = _records(session, rows)
     items = []

@@ -54,6 +54,7 @@ class SearchEntry(SQLModel, table=True):
     collection: str = Field(sa_type=String(32), index=True)
     label: str = Field(sa_type=String(LABEL_MAX), description="As shown in results")
     label_norm: str = Field(sa_type=String(LABEL_MAX), description="Normalised, for ranking")
+    local_norm: str = Field(sa_type=String(NAME_MAX), description="The local name, normalised")
     text: str = Field(sa_type=Text, description="Normalised searchable text")
 
 
@@ -155,10 +156,11 @@ def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool 
     entry = session.scalars(
         select(SearchEntry).where(col(SearchEntry.record_id) == record.id)
     ).one_or_none() or SearchEntry(
-        record_id=record.id, collection=spec.path, label="", label_norm="", text=""
+        record_id=record.id, collection=spec.path, label="", label_norm="", local_norm="", text=""
     )
     label = label_of(spec, record, names)[:LABEL_MAX]
     entry.label, entry.label_norm = label, normalize(label)[:LABEL_MAX]
+    entry.local_norm = normalize(getattr(record, "name_local", None) or "")
     entry.text = _text(record, label, names)
     session.add(entry)
     if renamed:

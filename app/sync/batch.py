@@ -1,0 +1,154 @@
+"""Batches: many operations in order, in one transaction (atomic) or each on its own.
+
+The same `apply_*` functions as the single-record routes do the work, so every result
+carries the status that the same request alone would get.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.market.registry import BY_PATH
+from app.problems import (
+    BadRequest,
+    FailedDependency,
+    Problem,
+    body_validation_problem,
+    integrity_problem,
+)
+from app.resources import writes
+from app.resources.formats import record_json
+from app.resources.preconditions import Conditions
+from app.sync.changelog import Op
+
+MAX_OPERATIONS = 1000
+
+
+class Operation(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"method": "PUT", "collection": "sources",
+                          "id": "0b0e7c55-1f3a-4d5e-8f00-8a1c7c9e0001",
+                          "body": {"slug": "q3-report", "title": "Q3 report", "kind": "report"}}]
+        },
+    )  # fmt: skip
+
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    collection: str = Field(description="The URL name: `battery-partners`.")
+    id: str | None = Field(None, description="For PUT (a UUID), PATCH and DELETE (id or slug).")
+    body: dict[str, Any] | None = Field(None, description="For POST, PUT and PATCH.")
+    if_match: str | None = Field(None, description='As the If-Match header: `"3"`.')
+
+    @field_validator("collection")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BY_PATH:
+            raise ValueError(f"unknown collection; use one of {', '.join(BY_PATH)}")
+        return value
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    atomic: bool = Field(True, description="All or nothing (default), or each on its own.")
+    operations: list[Operation] = Field(description="Up to 1000, applied in order.")
+
+
+@dataclass
+class Outcome:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failed: Problem | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _required(field: str) -> dict[str, str]:
+    return {"field": field, "message": "required for this method"}
+
+
+def _apply(session: Session, op: Operation, actor: str) -> writes.Written:
+    spec = BY_PATH[op.collection]
+    conditions = Conditions.parse(op.if_match, None)
+    needs_id = op.method != "POST"
+    if needs_id and not op.id:
+        raise BadRequest(
+            "id: required for PUT, PATCH and DELETE.",
+            errors=[{"field": "id", "message": "required"}],
+        )
+    if op.method in ("POST", "PUT", "PATCH") and op.body is None:
+        raise BadRequest(
+            "body: required for POST, PUT and PATCH.",
+            errors=[{"field": "body", "message": "required"}],
+        )
+    try:
+        if op.method == "DELETE":
+            return writes.apply_delete(session, spec, str(op.id), conditions, actor)
+        if op.method == "PATCH":
+            changes = spec.models.update.model_validate(op.body).model_dump(exclude_unset=True)
+            return writes.apply_patch(session, spec, str(op.id), changes, conditions, actor)
+        body = spec.models.create.model_validate(op.body)
+    except ValidationError as exc:
+        raise body_validation_problem(exc) from None
+    if op.method == "POST":
+        return writes.apply_create(session, spec, body, actor)
+    try:
+        record_id = UUID(str(op.id))
+    except ValueError:
+        raise BadRequest(
+            "id: PUT needs a UUID.", errors=[{"field": "id", "message": "must be a UUID"}]
+        ) from None
+    return writes.apply_put(session, spec, record_id, body, conditions, actor)
+
+
+def _result(op: Operation, written: writes.Written) -> dict[str, Any]:
+    if written.status == 204:
+        return {"status": 204}
+    return {"status": written.status, "body": record_json(BY_PATH[op.collection], written.record)}
+
+
+def _count(outcome: Outcome, written: writes.Written) -> None:
+    name = {Op.create: "created", Op.update: "updated", Op.delete: "deleted", None: "unchanged"}
+    outcome.counts[name[written.op]] = outcome.counts.get(name[written.op], 0) + 1
+
+
+def run(
+    session: Session,
+    operations: list[Operation],
+    *,
+    atomic: bool,
+    dry_run: bool,
+    actor: str,
+    remember: Callable[[Session, "Outcome"], None] | None = None,
+    progress: Callable[[], None] | None = None,
+) -> Outcome:
+    """Apply `operations`; an atomic batch stops at the first failure and keeps nothing."""
+    outcome = Outcome()
+    for index, op in enumerate(operations):
+        try:
+            written = _apply(session, op, actor)
+            outcome.results.append(_result(op, written))
+            _count(outcome, written)
+            if progress is not None:
+                progress()
+            if not atomic and not dry_run:
+                writes.commit(session)
+        except (Problem, IntegrityError) as exc:
+            problem = integrity_problem(exc) if isinstance(exc, IntegrityError) else exc
+            writes.rollback(session)
+            outcome.results.append({"status": problem.status, "problem": problem.body()})
+            if atomic:
+                outcome.failed = problem
+                skipped = FailedDependency(f"Not applied: operation {index} failed.")
+                rest = len(operations) - index - 1
+                outcome.results += [{"status": skipped.status, "problem": skipped.body()}] * rest
+                return outcome
+    if dry_run:
+        writes.rollback(session)
+    else:  # atomic: everything with its answer; otherwise just the answer, after the rest
+        writes.commit(session, remember and (lambda own: remember(own, outcome)))
+    return outcome
