@@ -6,11 +6,14 @@ after it, so no existing data is touched.
 """
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -91,3 +94,20 @@ def _clean(engine: Engine) -> None:
         for table in reversed(metadata.sorted_tables):
             if table.name != "change_head":  # seq only ever grows, across tests too
                 connection.execute(table.delete())
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port (tests take `client` too, for cleanup)."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

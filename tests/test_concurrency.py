@@ -1,39 +1,15 @@
 """Concurrent writers over real HTTP: they wait for each other, and no update is lost."""
 
-import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from tests.builders import API, create, payload_for
 
 WRITERS, WRITES_EACH = 8, 5
-
-
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port (tests take `client` too, for cleanup)."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_concurrent_patches_are_all_applied(client: TestClient, live_server: str) -> None:
