@@ -17,7 +17,7 @@ from app.market.demo import seed as seed_demo
 from app.market.registry import BY_PATH
 from app.schema import upgrade
 from app.settings import get_settings
-from app.sync.export import ImportResult, export_lines, import_lines, read_csv, read_jsonl
+from app.sync.export import export_lines, import_lines, read_csv, read_jsonl
 
 cli = typer.Typer(
     help="Battery Intelligence API: run the service and manage its data.",
@@ -102,12 +102,10 @@ def import_data(
     else:
         lines, bad = read_jsonl(text.splitlines())
     engine = get_engine(get_settings().database_url)
-    result = ImportResult(rejected=bad)
-    if not bad:
-        with typer.progressbar(
-            length=len(lines), label="importing", file=sys.stderr, hidden=not sys.stderr.isatty()
-        ) as bar:
-            result = import_lines(engine, lines, CLI, progress=lambda: bar.update(1))
+    with typer.progressbar(
+        length=len(lines), label="importing", file=sys.stderr, hidden=not sys.stderr.isatty()
+    ) as bar:
+        result = import_lines(engine, lines, CLI, lambda: bar.update(1), unreadable=bad)
     for number, problem in result.rejected:
         typer.echo(f"line {number}: {problem}", err=True)
     counts = result.counts

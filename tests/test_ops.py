@@ -153,3 +153,22 @@ def test_the_suite_runs_on_postgres_when_asked(engine: object) -> None:
 
     assert isinstance(engine, Engine)
     assert engine.dialect.name == "postgresql"
+
+
+def test_cli_export_and_import(empty_url: str, tmp_path: Path) -> None:
+    assert _cli("migrate", url=empty_url).returncode == 0
+    assert _cli("seed", url=empty_url).returncode == 0
+    dump = tmp_path / "dump.jsonl"
+    assert _cli("export", str(dump), url=empty_url).returncode == 0
+    lines = dump.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 23
+    unchanged = _cli("import", str(dump), url=empty_url)
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert unchanged.stdout.strip() == "import: 0 created, 0 updated, 22 unchanged, 0 rejected"
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([lines[0], "{oops", lines[1].replace('"CN"', '"XX"')]) + "\n")
+    rejected = _cli("import", str(broken), url=empty_url)
+    assert rejected.returncode == 1
+    assert "line 2: not JSON" in rejected.stderr
+    assert "line 3: body.country" in rejected.stderr
+    assert rejected.stdout.strip().endswith("2 rejected; nothing was changed")

@@ -142,16 +142,22 @@ def _self_ref(line: Line) -> str | None:
 
 
 def import_lines(
-    engine: Engine, lines: list[Line], actor: str, progress: Callable[[], None] | None = None
+    engine: Engine,
+    lines: list[Line],
+    actor: str,
+    progress: Callable[[], None] | None = None,
+    unreadable: list[tuple[int, str]] | None = None,
 ) -> ImportResult:
-    """Validate every line (reporting all bad ones), then apply all in one transaction."""
-    result = ImportResult()
+    """Validate every line, reporting all bad ones (with any `unreadable` lines); apply
+    nothing if one is bad, else everything in one transaction."""
+    result = ImportResult(rejected=list(unreadable or []))
     for line in lines:
         try:
             BY_PATH[line.collection].models.create.model_validate(line.record)
         except ValidationError as exc:
             result.rejected.append((line.number, _problem_text(body_validation_problem(exc))))
     if result.rejected:
+        result.rejected.sort()
         return result
     ordered = _in_order(lines)
     operations = [
