@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:battery-intel:problem:"
 RETRY_AFTER_S = 5
+RETRYABLE = frozenset({"40P01", "40001"})  # Postgres: deadlock, serialization failure
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +72,17 @@ class Problem(Exception):
 
 class BadRequest(Problem):
     status, slug = 400, "bad-request"
+
+
+class Unauthorized(Problem):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="battery-intel"'})
+
+
+class Forbidden(Problem):
+    status, slug = 403, "forbidden"
 
 
 class NotFound(Problem):
@@ -216,6 +228,8 @@ def database_problem(exc: DBAPIError) -> Problem:
     database cannot hold (out of range) came from the client, a 400; the rest a 500."""
     if isinstance(exc, DataError):
         return BadRequest("A value is out of the range the database can hold.")
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
+        return Conflict("The write collided with concurrent writes; retry it.")
     missing_table = getattr(exc.orig, "sqlstate", None) == "42P01"  # Postgres before migrate
     if isinstance(exc, OperationalError) or exc.connection_invalidated or missing_table:
         log.warning("database unavailable: %s", exc.orig)

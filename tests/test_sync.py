@@ -298,3 +298,58 @@ def test_csv_import_round_trips_a_lists_csv(client: TestClient, engine: Engine) 
     restored = client.get(f"{API}/partnerships/{record['id']}").json()
     assert restored["vehicle_models"] == ["ET7", "ES6"]
     assert restored["automaker_id"] == record["automaker_id"]
+
+
+def test_non_atomic_dry_run_answers_as_the_real_run_would(client: TestClient) -> None:
+    operations = [
+        _op("POST", "battery-partners", payload_for(client, "battery-partners", slug="s")),
+        _op("PATCH", "automakers", {"name": "x"}, "nope"),
+        _op("POST", "batteries", payload_for(client, "batteries", battery_partner_id="s")),
+    ]
+    request = {"atomic": False, "operations": operations}
+    dry = client.post(f"{API}/batch?dry_run=true", json=request).json()["results"]
+    assert _count(client, "battery-partners") == 0
+    real = client.post(f"{API}/batch", json=request).json()["results"]
+    assert [r["status"] for r in dry] == [r["status"] for r in real] == [201, 404, 201]
+
+
+def test_changes_after_beyond_64_bits_is_400(client: TestClient) -> None:
+    assert fields(assert_problem(client.get(f"{API}/changes?after={2**63}"), 400)) == {
+        "query.after"
+    }
+
+
+def test_one_uuid_in_two_collections_keeps_both_searchable(client: TestClient) -> None:
+    shared = str(uuid.uuid4())
+    client.put(f"{API}/sources/{shared}", json=payload_for(client, "sources", title="Zebra report"))
+    client.put(
+        f"{API}/automakers/{shared}", json=payload_for(client, "automakers", name="Yak Motors")
+    )
+    found = {
+        i["collection"]: i["label"] for i in client.get(f"{API}/search?q=zebra").json()["items"]
+    }
+    assert found == {"sources": "Zebra report"}
+    client.delete(f"{API}/automakers/{shared}")
+    assert [i["label"] for i in client.get(f"{API}/search?q=zebra").json()["items"]] == [
+        "Zebra report"
+    ]
+
+
+def test_concurrent_requests_with_one_key_write_once(client: TestClient, live_server: str) -> None:
+    body = payload_for(client, "milestones", date_precision="day")
+    headers = {"Idempotency-Key": f"same-{uuid.uuid4()}", **client.headers}
+
+    def post(_: int) -> tuple[int, str]:
+        import httpx
+
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            response = http.post(f"{API}/milestones", json=body, headers=headers)
+            return response.status_code, response.json()["id"]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, range(4)))
+    assert {status for status, _ in answers} == {201}
+    assert len({record_id for _, record_id in answers}) == 1
+    assert _count(client, "milestones") == 1

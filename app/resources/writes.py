@@ -197,7 +197,7 @@ def apply_delete(
         )
     changelog.stage(session, spec, record, Op.delete, actor)
     session.delete(record)
-    search_index.unindex(session, record.id)
+    search_index.unindex(session, spec, record.id)
     session.flush()
     return Written(record, 204, Op.delete)
 

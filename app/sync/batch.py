@@ -10,7 +10,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from app.market.registry import BY_PATH
@@ -19,6 +19,7 @@ from app.problems import (
     FailedDependency,
     Problem,
     body_validation_problem,
+    database_problem,
     integrity_problem,
 )
 from app.resources import writes
@@ -105,6 +106,15 @@ def _apply(session: Session, op: Operation, actor: str) -> writes.Written:
     return writes.apply_put(session, spec, record_id, body, conditions, actor)
 
 
+def _problem(exc: Exception) -> Problem:
+    if isinstance(exc, IntegrityError):
+        return integrity_problem(exc)
+    if isinstance(exc, DBAPIError):
+        return database_problem(exc)
+    assert isinstance(exc, Problem)
+    return exc
+
+
 def _result(op: Operation, written: writes.Written) -> dict[str, Any]:
     if written.status == 204:
         return {"status": 204}
@@ -126,20 +136,32 @@ def run(
     remember: Callable[[Session, "Outcome"], None] | None = None,
     progress: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Apply `operations`; an atomic batch stops at the first failure and keeps nothing."""
+    """Apply `operations`; an atomic batch stops at the first failure and keeps nothing.
+
+    Without `atomic`, each operation is its own unit: committed on success (or, in a dry
+    run, kept in a savepoint so later operations see it), undone alone on failure.
+    """
     outcome = Outcome()
     for index, op in enumerate(operations):
+        own = session.begin_nested() if not atomic and dry_run else None
         try:
             written = _apply(session, op, actor)
             outcome.results.append(_result(op, written))
             _count(outcome, written)
             if progress is not None:
                 progress()
-            if not atomic and not dry_run:
+            if own is not None:
+                own.commit()
+            elif not atomic:
                 writes.commit(session)
-        except (Problem, IntegrityError) as exc:
-            problem = integrity_problem(exc) if isinstance(exc, IntegrityError) else exc
-            writes.rollback(session)
+        except (Problem, DBAPIError) as exc:
+            if atomic and isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+                raise  # a deadlock or an outage: the caller may retry the whole batch
+            problem = _problem(exc)
+            if own is not None:
+                own.rollback()
+            else:
+                writes.rollback(session)
             outcome.results.append({"status": problem.status, "problem": problem.body()})
             if atomic:
                 outcome.failed = problem

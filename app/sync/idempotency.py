@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
-from sqlalchemy import JSON, Integer, String, Text, delete
+from sqlalchemy import JSON, Integer, String, Text, delete, text
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.actor import current_actor
@@ -46,6 +46,15 @@ class Idempotency:
 
     def replay(self, session: Session) -> Response | None:
         """The stored answer to this key, if any; 422 if the key came with another request."""
+        if session.get_bind().dialect.name == "postgresql":
+            # Two requests with one key run one after the other: the second waits here,
+            # then finds the first one's answer. (SQLite writers are serialised anyway.)
+            lock = int.from_bytes(
+                hashlib.sha256(f"{self.scope}\n{self.key}".encode()).digest()[:8],
+                "big",
+                signed=True,
+            )
+            session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
         stored = session.get(IdempotencyKey, (self.scope, self.key))
         if stored is None or stored.created_at < utcnow() - KEEP:
             return None
@@ -61,11 +70,6 @@ class Idempotency:
         """Store the answer in the caller's transaction, and drop keys past their time."""
         session.execute(
             delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < utcnow() - KEEP)
-        )
-        session.execute(
-            delete(IdempotencyKey).where(
-                col(IdempotencyKey.scope) == self.scope, col(IdempotencyKey.key) == self.key
-            )
         )
         headers = {k: v for k, v in response.headers.items() if k in REPLAYED_HEADERS}
         session.add(
@@ -108,7 +112,8 @@ async def _idempotency(
             errors=[{"field": "header.Idempotency-Key", "message": "malformed key"}],
         )
     body = await request.body()
-    fingerprint = _fingerprint(request.method, request.url.path, body)
+    target = f"{request.url.path}?{request.url.query}"  # ?dry_run=true is another request
+    fingerprint = _fingerprint(request.method, target, body)
     return Idempotency(current_actor(request), idempotency_key, fingerprint)
 
 

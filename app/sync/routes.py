@@ -8,18 +8,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.actor import Actor
 from app.db import WriteSession, read_session
 from app.market.registry import BY_PATH, SPECS
 from app.problems import (
+    RETRYABLE,
     BadRequest,
     Conflict,
     PayloadTooLarge,
     Unprocessable,
     problem_response,
 )
+from app.resources import writes
 from app.resources.query import StrictQuery, single_valued
 from app.sync import batch as batch_ops
 from app.sync import feed
@@ -30,10 +33,13 @@ from app.sync.idempotency import IdempotencyDep
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], dependencies=[Depends(single_valued)])
 MAX_WAIT_S = 60
+BATCH_ATTEMPTS = 3
 
 
 class ChangesQuery(StrictQuery):
-    after: int = Field(0, ge=0, description="The `next_after` of the previous answer; 0 at first.")
+    after: int = Field(
+        0, ge=0, le=2**63 - 1, description="The `next_after` of the previous answer; 0 at first."
+    )
     limit: int = Field(100, ge=1, le=1000, description="Changes per answer, 1–1000.")
     collections: str | None = Field(
         None, description="Only these collections, comma-separated URL names: `batteries,sources`."
@@ -141,15 +147,27 @@ def batch(
         if idempotency:  # only applied batches: a failed one changed nothing to replay
             idempotency.remember(own, _batch_answer(outcome, query.dry_run))
 
-    outcome = batch_ops.run(
-        session,
-        request.operations,
-        atomic=request.atomic,
-        dry_run=query.dry_run,
-        actor=actor,
-        remember=remember,
-    )
-    return _batch_answer(outcome, query.dry_run)
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            outcome = batch_ops.run(
+                session,
+                request.operations,
+                atomic=request.atomic,
+                dry_run=query.dry_run,
+                actor=actor,
+                remember=remember,
+            )
+            return _batch_answer(outcome, query.dry_run)
+        except DBAPIError as exc:
+            # Batches lock rows in the order their operations name them, so two can
+            # deadlock; Postgres aborts one, and running it again is safe.
+            writes.rollback(session)
+            if (
+                getattr(exc.orig, "sqlstate", None) not in RETRYABLE
+                or attempt + 1 == BATCH_ATTEMPTS
+            ):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _batch_answer(outcome: batch_ops.Outcome, dry_run: bool) -> Response:

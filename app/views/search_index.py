@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     column,
     delete,
@@ -47,11 +48,13 @@ LABEL_MAX = 2 * NAME_MAX + 3  # "Automaker × Battery partner"
 
 class SearchEntry(SQLModel, table=True):
     __tablename__ = "search_entries"
+    # Client-chosen ids may repeat across collections.
+    __table_args__ = (UniqueConstraint("collection", "record_id"),)
 
     # An INTEGER PRIMARY KEY is SQLite's stable rowid, which the FTS5 table indexes.
     seq: int | None = Field(default=None, primary_key=True, sa_type=Integer)
-    record_id: uuid.UUID = Field(sa_type=Uuid, unique=True)
-    collection: str = Field(sa_type=String(32), index=True)
+    record_id: uuid.UUID = Field(sa_type=Uuid)
+    collection: str = Field(sa_type=String(32))
     label: str = Field(sa_type=String(LABEL_MAX), description="As shown in results")
     label_norm: str = Field(sa_type=String(LABEL_MAX), description="Normalised, for ranking")
     local_norm: str = Field(sa_type=String(NAME_MAX), description="The local name, normalised")
@@ -154,7 +157,9 @@ def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool 
     """Write the record's entry in the caller's transaction; after a rename, its dependents'."""
     names = _names(session, spec, record)
     entry = session.scalars(
-        select(SearchEntry).where(col(SearchEntry.record_id) == record.id)
+        select(SearchEntry).where(
+            col(SearchEntry.collection) == spec.path, col(SearchEntry.record_id) == record.id
+        )
     ).one_or_none() or SearchEntry(
         record_id=record.id, collection=spec.path, label="", label_norm="", local_norm="", text=""
     )
@@ -178,5 +183,9 @@ def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> No
                 reindex(session, dependent, row)
 
 
-def unindex(session: Session, record_id: uuid.UUID) -> None:
-    session.execute(delete(SearchEntry).where(col(SearchEntry.record_id) == record_id))
+def unindex(session: Session, spec: ResourceSpec, record_id: uuid.UUID) -> None:
+    session.execute(
+        delete(SearchEntry).where(
+            col(SearchEntry.collection) == spec.path, col(SearchEntry.record_id) == record_id
+        )
+    )

@@ -51,9 +51,10 @@ def upgrade() -> None:
         sa.Column("local_norm", sa.String(length=200), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_search_entries")),
-        sa.UniqueConstraint("record_id", name=op.f("uq_search_entries_record_id")),
+        sa.UniqueConstraint(
+            "collection", "record_id", name=op.f("uq_search_entries_collection_record_id")
+        ),
     )
-    op.create_index(op.f("ix_search_entries_collection"), "search_entries", ["collection"])
     for table in TABLES:
         op.create_index(f"ix_{table}_updated_at_id", table, ["updated_at", "id"])
     # Filterable and sortable, but missed by 0001.
