@@ -11,8 +11,9 @@ import typer
 import uvicorn
 from sqlalchemy.exc import OperationalError
 
+from app.access.keys import Scope, create_key, list_keys, revoke
 from app.actor import CLI
-from app.db import get_engine
+from app.db import get_engine, read_session, write_session
 from app.market.demo import seed as seed_demo
 from app.market.registry import BY_PATH
 from app.schema import upgrade
@@ -116,6 +117,40 @@ def import_data(
     typer.echo(f"import: {summary}" + ("; nothing was changed" if result.rejected else ""))
     if result.rejected:
         raise typer.Exit(1)
+
+
+keys_cli = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A unique name; the actor of this key's writes.")],
+    scope: Annotated[Scope, typer.Option(help="read, write (includes read) or admin.")],
+) -> None:
+    """Create a key. It is printed once, alone on the last line, and stored only hashed."""
+    with write_session(get_engine(get_settings().database_url)) as session:
+        record, key = create_key(session, name, scope)
+    typer.echo(f"created {record.scope} key '{record.name}' (prefix {record.prefix}); keep it now:")
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """One line per key, name first: prefix, scope, created, last used, revoked. No secrets."""
+    with read_session(get_engine(get_settings().database_url)) as session:
+        for key in list_keys(session):
+            times = (key.created_at, key.last_used_at, key.revoked_at)
+            when = ["-" if t is None else t.isoformat(timespec="seconds") for t in times]
+            typer.echo("\t".join([key.name, key.prefix, key.scope, *when]))
+
+
+@keys_cli.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key: it stops working at once."""
+    with write_session(get_engine(get_settings().database_url)) as session:
+        revoke(session, name)
+    typer.echo(f"revoked '{name}'")
 
 
 def main() -> None:

@@ -25,7 +25,12 @@ ERROR_TEXT = {
     405: "Method not allowed on this path.",
     409: "Conflict: a duplicate unique value, or the record is still referenced.",
     412: "A precondition (`If-Match` / `If-None-Match`) failed; nothing was changed.",
+    401: "No, a malformed, unknown or revoked API key (`WWW-Authenticate: Bearer`).",
+    403: "The API key's scope does not allow this.",
+    413: "The body is over MAX_BODY_BYTES, or a batch over 1000 operations.",
+    415: "The body is not JSON.",
     422: "The body is invalid; `errors` names each field.",
+    429: "Over RATE_LIMIT; retry after `Retry-After` seconds.",
     503: "The database is unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -33,8 +38,13 @@ ERROR_TEXT = {
 def _problem_responses(schema: dict[str, Any]) -> None:
     """FastAPI documents errors as its own JSON; ours are problem+json (RFC 9457)."""
     ref = {"$ref": "#/components/schemas/Problem"}
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
+            if path.startswith("/api/"):
+                # Answers the guard and the limits may give any API operation.
+                extra = [401, 403, 429, 503] + ([413, 415] if "requestBody" in operation else [])
+                for code in extra:
+                    operation.setdefault("responses", {}).setdefault(str(code), {})
             for code, response in operation.get("responses", {}).items():
                 if code.isdigit() and int(code) >= 400:
                     response["description"] = ERROR_TEXT.get(int(code), response.get("description"))

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
+from app.access.limits import BodyLimits, RateLimit, SecurityHeaders
+from app.access.routes import router as keys_router
 from app.db import get_engine
 from app.docs import DESCRIPTION, install_openapi
 from app.market.registry import SPECS
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         + [
             {"name": "views", "description": "Analyst views: search, landscape, statistics."},
             {"name": "sync", "description": "For partner systems: change feed, batch, export."},
+            {"name": "keys", "description": "API keys, for admin keys."},
             {"name": "operations", "description": "Liveness and readiness."},
         ],
         favicon_url=None,
@@ -44,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
     add_problem_handlers(app)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit:
+        app.add_middleware(RateLimit, rule=settings.rate_limit)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -56,9 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(build_router(spec))
     app.include_router(views_router)
     app.include_router(sync_router)
+    app.include_router(keys_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
     install_openapi(app)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, on every answer
     return app
 
 

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+import app.access.keys
 import app.market.registry
 import app.sync.changelog
 import app.sync.idempotency

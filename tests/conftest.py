@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.db import get_engine
+from app.access.keys import Scope, create_key
+from app.db import get_engine, write_session
 from app.main import create_app
 from app.schema import upgrade
 from app.settings import Settings
@@ -81,18 +82,35 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, _env_file=None)
 
 
+ADMIN = "test-admin"
+
+
+@pytest.fixture(scope="session")
+def admin_key(engine: Engine) -> str:
+    """The key the test client writes with (every write needs one)."""
+    with write_session(engine) as session:
+        _, key = create_key(session, ADMIN, Scope.admin)
+    return key
+
+
 @pytest.fixture
-def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+def client(engine: Engine, settings: Settings, admin_key: str) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {admin_key}"
         yield test_client
     _clean(engine)
+
+
+# The change feed's head only ever grows, across tests too; the keys are the session's.
+KEPT = ("change_head", "api_keys")
 
 
 def _clean(engine: Engine) -> None:
     """Empty every table, referencing tables first, so no test reads another's rows."""
     with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):
-            if table.name != "change_head":  # seq only ever grows, across tests too
+            if table.name not in KEPT:
                 connection.execute(table.delete())
 
 
@@ -111,3 +129,9 @@ def live_server(settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def auth(admin_key: str) -> dict[str, str]:
+    """Headers for clients of a live server."""
+    return {"Authorization": f"Bearer {admin_key}"}

@@ -12,12 +12,14 @@ from tests.builders import API, create, payload_for
 WRITERS, WRITES_EACH = 8, 5
 
 
-def test_concurrent_patches_are_all_applied(client: TestClient, live_server: str) -> None:
+def test_concurrent_patches_are_all_applied(
+    client: TestClient, live_server: str, auth: dict[str, str]
+) -> None:
     record = create(client, "sources")
     url = f"{live_server}{API}/sources/{record['id']}"
 
     def writer(n: int) -> list[int]:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60, headers=auth) as http:
             return [
                 http.patch(url, json={"note": f"writer {n} write {i}"}).status_code
                 for i in range(WRITES_EACH)
@@ -31,13 +33,13 @@ def test_concurrent_patches_are_all_applied(client: TestClient, live_server: str
 
 
 def test_concurrent_conditional_writers_exactly_one_wins(
-    client: TestClient, live_server: str
+    client: TestClient, live_server: str, auth: dict[str, str]
 ) -> None:
     record = create(client, "sources")
     url = f"{live_server}{API}/sources/{record['id']}"
 
     def writer(n: int) -> int:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60, headers=auth) as http:
             return http.patch(url, json={"note": str(n)}, headers={"If-Match": '"1"'}).status_code
 
     with ThreadPoolExecutor(WRITERS) as pool:
@@ -46,13 +48,13 @@ def test_concurrent_conditional_writers_exactly_one_wins(
 
 
 def test_concurrent_puts_to_a_new_id_create_once_and_replace_after(
-    client: TestClient, live_server: str
+    client: TestClient, live_server: str, auth: dict[str, str]
 ) -> None:
     body = payload_for(client, "sources")
     url = f"{live_server}{API}/sources/{uuid.uuid4()}"
 
     def writer(_: int) -> int:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60, headers=auth) as http:
             return http.put(url, json=body).status_code
 
     for _round in range(3):

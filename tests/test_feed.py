@@ -20,9 +20,9 @@ WRITERS, WRITES_EACH = 8, 50
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _writer(base: str, payloads: list[dict[str, Any]]) -> int:
+def _writer(base: str, payloads: list[dict[str, Any]], auth: dict[str, str]) -> int:
     """One create, then patches of it: 50 writes, each acknowledged."""
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=auth) as http:
         record = http.post(f"{API}/sources", json=payloads[0])
         assert record.status_code == 201, record.text
         url = f"{API}/sources/{record.json()['id']}"
@@ -33,7 +33,7 @@ def _writer(base: str, payloads: list[dict[str, Any]]) -> int:
 
 
 def test_a_follower_sees_every_change_once_while_eight_writers_commit(
-    client: TestClient, live_server: str
+    client: TestClient, live_server: str, auth: dict[str, str]
 ) -> None:
     start = client.get(f"{API}/changes").json()["next_after"]
     payloads = [[payload_for(client, "sources")] for _ in range(WRITERS)]
@@ -42,7 +42,7 @@ def test_a_follower_sees_every_change_once_while_eight_writers_commit(
 
     def follow() -> None:
         after = start
-        with httpx.Client(base_url=live_server, timeout=60) as http:
+        with httpx.Client(base_url=live_server, timeout=60, headers=auth) as http:
             while True:
                 page = http.get(f"{API}/changes", params={"after": after, "wait": 1}).json()
                 seen.extend(page["items"])
@@ -53,7 +53,7 @@ def test_a_follower_sees_every_change_once_while_eight_writers_commit(
     reader = threading.Thread(target=follow)
     reader.start()
     with ThreadPoolExecutor(WRITERS) as pool:
-        written = sum(pool.map(lambda p: _writer(live_server, p), payloads))
+        written = sum(pool.map(lambda p: _writer(live_server, p, auth), payloads))
     writers_done.set()
     reader.join(timeout=120)
     assert written == WRITERS * WRITES_EACH
@@ -80,12 +80,13 @@ def _export(base: str) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def test_the_example_sync_client_keeps_an_equal_mirror(
-    client: TestClient, live_server: str, tmp_path: Path
+    client: TestClient, live_server: str, auth: dict[str, str], tmp_path: Path
 ) -> None:
     early = [create(client, "batteries") for _ in range(3)]
     mirror = tmp_path / "mirror.db"
     command = [sys.executable, str(ROOT / "examples" / "sync_client.py"), "--api", live_server,
-               "--mirror", str(mirror), "--wait", "1", "--until-idle", "3"]  # fmt: skip
+               "--mirror", str(mirror), "--wait", "1", "--until-idle", "3",
+               "--key", auth["Authorization"].removeprefix("Bearer ")]  # fmt: skip
     sync = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1)

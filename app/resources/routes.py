@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col
 
+from app.access.guard import guard
 from app.actor import Actor
 from app.db import ReadSession, WriteSession, read_session
 from app.problems import BadRequest, NotFound
@@ -129,9 +130,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     one, many = spec.singular, spec.path.replace("-", " ")
     key_doc = "The record's UUID or its slug." if spec.has_slug else "The record's UUID."
     RecordKey = Annotated[str, Path(description=key_doc)]  # noqa: N806
-    router = APIRouter(
-        prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag], dependencies=[Depends(single_valued)]
-    )
+    checks = [Depends(guard), Depends(single_valued)]
+    router = APIRouter(prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag], dependencies=checks)
     asked = queryable(spec)
 
     @router.get(

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from app.access.guard import guard
 from app.actor import Actor
 from app.db import WriteSession, read_session
 from app.market.registry import BY_PATH, SPECS
@@ -31,7 +32,9 @@ from app.sync.export import export_lines
 from app.sync.hub import hub
 from app.sync.idempotency import IdempotencyDep
 
-router = APIRouter(prefix="/api/v1", tags=["sync"], dependencies=[Depends(single_valued)])
+router = APIRouter(
+    prefix="/api/v1", tags=["sync"], dependencies=[Depends(guard), Depends(single_valued)]
+)
 MAX_WAIT_S = 60
 BATCH_ATTEMPTS = 3
 

@@ -9,6 +9,7 @@ from pydantic import Field, create_model
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.access.guard import guard
 from app.db import ReadSession, read_session
 from app.market.enums import Unit
 from app.market.programmes import Partnership
@@ -22,7 +23,9 @@ from app.resources.sorting import parse_sort
 from app.views import landscape, search, stats
 from app.views.search_index import record_matches
 
-router = APIRouter(prefix=API_PREFIX, tags=["views"], dependencies=[Depends(single_valued)])
+router = APIRouter(
+    prefix=API_PREFIX, tags=["views"], dependencies=[Depends(guard), Depends(single_valued)]
+)
 CSV_PAGE = 500
 Format = Literal["json", "csv"]
 FORMAT_DOC = "`csv` streams every page as CSV (so does `Accept: text/csv`)."

@@ -1,0 +1,1 @@
+"""Access: API keys and their scopes, the guard every route passes, and request limits."""

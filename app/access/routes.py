@@ -1,0 +1,78 @@
+"""`/api/v1/keys`: API key management, for `admin` keys."""
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.access.guard import guard
+from app.access.keys import ApiKey, Scope, create_key, list_keys, revoke
+from app.db import ReadSession, WriteSession
+from app.market.types import Name
+
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], dependencies=[Depends(guard)])
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "partner-acme", "scope": "write"}]}
+    )
+
+    name: Name = Field(description="Unique; recorded as the actor of this key's writes.")
+    scope: Scope = Field(description="`read`, `write` (includes read) or `admin` (all).")
+
+
+class KeyOut(BaseModel):
+    name: str
+    prefix: str = Field(description="The public part of the key, to tell keys apart.")
+    scope: Scope
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class CreatedKey(KeyOut):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+def _out(record: ApiKey) -> dict[str, Any]:
+    return KeyOut.model_validate(record, from_attributes=True).model_dump(mode="json")
+
+
+@router.get(
+    "",
+    summary="List API keys",
+    description="Every key with its name, prefix, scope and times; never a secret.",
+    responses={401: {}, 403: {}},
+)
+def keys(session: ReadSession) -> JSONResponse:
+    return JSONResponse({"items": [_out(k) for k in list_keys(session)], "next_cursor": None})
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreatedKey,
+    summary="Create an API key",
+    description="Answers the new key once, in `key`; only its hash is kept.",
+    responses={401: {}, 403: {}, 409: {}, 422: {}},
+)
+def new_key(session: WriteSession, body: Annotated[NewKey, Body()]) -> JSONResponse:
+    record, key = create_key(session, body.name, body.scope)
+    return JSONResponse({**_out(record), "key": key}, status_code=201)
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Revoke an API key",
+    description="The key stops working at once; it stays listed, with `revoked_at`.",
+    responses={401: {}, 403: {}, 404: {}},
+)
+def revoke_key(
+    session: WriteSession, name: Annotated[str, Path(description="The key's name.")]
+) -> Response:
+    revoke(session, name)
+    return Response(status_code=204)
