@@ -35,11 +35,21 @@ ERROR_TEXT = {
 }
 
 
+def _offers_csv(operation: dict[str, Any]) -> bool:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("name") == "format" and "csv" in str(parameter.get("schema")):
+            return True
+    return False
+
+
 def _problem_responses(schema: dict[str, Any]) -> None:
     """FastAPI documents errors as its own JSON; ours are problem+json (RFC 9457)."""
     ref = {"$ref": "#/components/schemas/Problem"}
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
+            if _offers_csv(operation):
+                ok = operation["responses"]["200"].setdefault("content", {})
+                ok["text/csv"] = {"schema": {"type": "string"}}
             if path.startswith("/api/"):
                 # Answers the guard and the limits may give any API operation.
                 extra = [401, 403, 429, 503] + ([413, 415] if "requestBody" in operation else [])

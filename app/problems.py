@@ -245,6 +245,11 @@ def http_problem(exc: StarletteHTTPException) -> Problem:
     problem.slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     if exc.status_code == 404:
         problem.detail = "No such resource. The API lives under /api/v1; see /docs."
+    if exc.status_code == 400:  # FastAPI's own: a body it could not even decode
+        return Unprocessable(
+            "The body is not valid UTF-8 JSON.",
+            errors=[{"field": "body", "message": str(exc.detail)}],
+        )
     return problem
 
 
