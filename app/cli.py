@@ -1,8 +1,9 @@
 """The `battery-intel` command: serve, migrate, seed."""
 
 import contextlib
-import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +17,12 @@ from app.actor import CLI
 from app.db import get_engine, read_session, write_session
 from app.market.demo import seed as seed_demo
 from app.market.registry import BY_PATH
+from app.ops.observe import configure_logging
 from app.schema import upgrade
 from app.settings import get_settings
 from app.sync.export import export_lines, import_lines, read_csv, read_jsonl
+
+GRACE_S = 30  # in-flight requests get this long after SIGTERM
 
 cli = typer.Typer(
     help="Battery Intelligence API: run the service and manage its data.",
@@ -35,6 +39,9 @@ def serve(
 ) -> None:
     """Serve the API. Never migrates: run `migrate` first (until then /readyz says 503)."""
     settings = get_settings()
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics here; /metrics in any worker adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="battery-intel-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -42,6 +49,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=None,  # the app's own logging: one line a request, JSON or text
+        timeout_graceful_shutdown=GRACE_S,
     )
 
 
@@ -154,7 +163,8 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
 
 
 def main() -> None:
-    logging.basicConfig(level=get_settings().log_level.upper())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     cli()
 
 

@@ -57,6 +57,8 @@ def get_engine(url: str) -> Engine:
         _prepare_sqlite_folder(url)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _configure_sqlite(engine)
+        # Try the folder again on every connection, so a fixed disk heals without a restart.
+        event.listen(engine, "do_connect", lambda *_: _prepare_sqlite_folder(url))
         return engine
     # A server whose database was made as SQL_ASCII hands psycopg bytes unless asked
     # for UTF-8; the contract is UTF-8 throughout.

@@ -1,9 +1,12 @@
 """create_app(): settings, database, routers from the registry, problem handlers, docs."""
 
 import asyncio
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html import escape
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,6 +20,7 @@ from app.db import get_engine
 from app.docs import DESCRIPTION, install_openapi
 from app.market.registry import SPECS
 from app.ops.health import router as health_router
+from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
 from app.resources.routes import API_PREFIX, build_router
 from app.settings import Settings, get_settings
@@ -30,6 +34,7 @@ DOC_LINKS = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     app: FastAPI = FastAPIOffline(
         lifespan=_lifespan,
         title=TITLE,
@@ -65,19 +70,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["operations"],
+        summary="Prometheus metrics",
+        description="Requests by method, route template and status; latency histogram; "
+        "in-flight requests; database connections in use; the change feed's head seq.",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     install_openapi(app)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, on every answer
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Observe, engine=app.state.engine)  # outermost: sees every answer
     return app
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub.attach(asyncio.get_running_loop())
+    _wake_long_polls_on_exit(asyncio.get_running_loop())
     watcher = Watcher(app.state.engine)
     watcher.start()
     yield
     hub.close()
     await watcher.stop()
+
+
+def _wake_long_polls_on_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM the server waits for in-flight requests; long-polls answer at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals belong to the main thread (in tests the app runs elsewhere)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.close)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def _root(request: Request) -> Response:

@@ -43,7 +43,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _server_admin(url: str) -> Engine:
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    # Pre-ping: a test may restart the cluster between making a database and dropping it.
+    admin_url = make_url(url).set(database="postgres")
+    return create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
 def fresh_database(tmp: Path, name: str) -> Iterator[str]:

@@ -1,0 +1,148 @@
+"""Request ids, one log line per request, and Prometheus metrics (API.md §8).
+
+Metrics work with `serve --workers N`: the command points PROMETHEUS_MULTIPROC_DIR at a
+fresh folder, every worker writes there, and `/metrics` adds them up.
+"""
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("battery_intel.requests")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
+UNMATCHED = "unmatched"  # the route label of a 404: never the raw path
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+DURATION = Histogram(
+    "http_request_duration_seconds", "Time to answer, by route.", ["method", "route"]
+)
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "Requests being answered.", multiprocess_mode="livesum"
+)
+POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use", "Database connections checked out.", multiprocess_mode="livesum"
+)
+FEED_HEAD = Gauge("change_feed_head_seq", "The last change seq committed.", multiprocess_mode="max")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Logs go to standard error: JSON lines, or plain text for humans."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(fields)s")
+    handler.setFormatter(formatter)
+    handler.addFilter(_with_fields)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("uvicorn.access").disabled = True  # our own line replaces it
+
+
+def _with_fields(record: logging.LogRecord) -> bool:
+    if not hasattr(record, "fields"):
+        record.fields = {}
+    return True
+
+
+class Observe:
+    """Gives every request an id (X-Request-ID, taken when sent), logs it, counts it."""
+
+    def __init__(self, app: ASGIApp, engine: Any) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            IN_FLIGHT.dec()
+            self._record(scope, request_id, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED
+        method = scope["method"]
+        REQUESTS.labels(method, route, str(status)).inc()
+        DURATION.labels(method, route).observe(seconds)
+        pool = getattr(self.engine, "pool", None)
+        if pool is not None and hasattr(pool, "checkedout"):
+            POOL_IN_USE.set(pool.checkedout())
+        fields = {
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "actor": scope.get("state", {}).get("actor"),
+        }
+        log.info("%s %s %s", method, route, status, extra={"fields": fields})
+
+
+def metrics(request: Request) -> Response:
+    """Prometheus text, summed over every worker in multiprocess mode."""
+    from app.db import read_session
+    from app.sync import changelog
+
+    try:
+        with read_session(request.app.state.engine) as session:
+            FEED_HEAD.set(changelog.head(session))
+    except Exception:
+        log.warning("metrics: change feed head unavailable")
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

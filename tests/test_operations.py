@@ -1,0 +1,233 @@
+"""Operations against the real server in a subprocess: metrics, logs, outages, shutdown, crashes."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import API
+from tests.conftest import fresh_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cli(url: str, *args: str) -> str:
+    env = {**os.environ, "DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    return done.stdout
+
+
+class Server:
+    def __init__(self, url: str, *args: str) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"}
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
+        self.process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.base}/healthz", timeout=2)
+                return
+            except httpx.TransportError:
+                assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        _, errors = self.process.communicate(timeout=60)
+        return errors
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A fresh migrated database and an admin key for it."""
+    for url in fresh_database(tmp_path, "ops_server"):
+        _cli(url, "migrate")
+        key = _cli(url, "keys", "create", "--name", "ops", "--scope", "admin").splitlines()[-1]
+        yield url, key
+
+
+def test_metrics_count_known_traffic(client: TestClient) -> None:
+    for _ in range(3):
+        client.get(f"{API}/sources")
+    client.get(f"{API}/sources/{uuid.uuid4()}")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/api/v1/sources",status="200"}' in text
+    assert 'route="/api/v1/sources/{id}",status="404"' in text
+    assert str(uuid.uuid4())[:8] not in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert "change_feed_head_seq" in text
+
+
+def test_metrics_add_up_across_two_workers(migrated: tuple[str, str]) -> None:
+    url, _ = migrated
+    server = Server(url, "--workers", "2")
+    try:
+        for _ in range(20):
+            assert httpx.get(f"{server.base}{API}/automakers").status_code == 200
+        text = httpx.get(f"{server.base}/metrics").text
+        wanted = 'http_requests_total{method="GET",route="/api/v1/automakers"'
+        line = next(row for row in text.splitlines() if row.startswith(wanted))
+        assert float(line.split()[-1]) == 20
+    finally:
+        server.stop()
+
+
+def test_every_request_logs_one_json_line_with_its_id(migrated: tuple[str, str]) -> None:
+    url, key = migrated
+    server = Server(url)
+    try:
+        answer = httpx.get(f"{server.base}{API}/sources", headers={"X-Request-ID": "trace-42"})
+        assert answer.headers["x-request-id"] == "trace-42"
+        made = httpx.get(f"{server.base}/healthz").headers["x-request-id"]
+        assert len(made) >= 16
+        source = {"slug": "s", "title": "T", "kind": "report"}
+        auth = {"Authorization": f"Bearer {key}"}
+        httpx.post(f"{server.base}{API}/sources", json=source, headers=auth)
+    finally:
+        errors = server.stop()
+    lines = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("route")]
+    traced = next(line for line in requests if line["request_id"] == "trace-42")
+    assert (traced["method"], traced["route"], traced["status"], traced["level"]) == (
+        "GET", "/api/v1/sources", 200, "info")  # fmt: skip
+    assert traced["duration_ms"] >= 0
+    written = next(line for line in requests if line["method"] == "POST")
+    assert written["actor"] == "ops"
+    assert key not in errors, "no key in the logs"
+
+
+def test_sigterm_answers_a_long_poll_before_exiting(migrated: tuple[str, str]) -> None:
+    url, _ = migrated
+    server = Server(url)
+    answered: dict[str, Any] = {}
+
+    def poll() -> None:
+        started = time.monotonic()
+        response = httpx.get(f"{server.base}{API}/changes?wait=50", timeout=70)
+        answered.update(status=response.status_code, seconds=time.monotonic() - started)
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(1.5)
+    server.stop(signal.SIGTERM)
+    waiter.join(timeout=30)
+    assert answered["status"] == 200
+    assert answered["seconds"] < 20, "answered at shutdown, not at the end of its wait"
+
+
+def test_sigkill_during_an_atomic_batch_leaves_all_or_nothing(migrated: tuple[str, str]) -> None:
+    url, key = migrated
+    auth = {"Authorization": f"Bearer {key}"}
+    server = Server(url)
+    kept = {"slug": "acknowledged", "title": "Kept", "kind": "report"}
+    before = httpx.post(f"{server.base}{API}/sources", headers=auth, json=kept)
+    assert before.status_code == 201
+    operations = [
+        {"method": "POST", "collection": "sources",
+         "body": {"slug": f"batch-{n}", "title": f"Batch {n}", "kind": "report"}}
+        for n in range(1000)
+    ]  # fmt: skip
+
+    def send() -> None:
+        with contextlib.suppress(httpx.TransportError):  # the server dies under it
+            httpx.post(f"{server.base}{API}/batch", json={"operations": operations},
+                       headers=auth, timeout=60)  # fmt: skip
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.6)
+    server.stop(signal.SIGKILL)
+    sender.join(timeout=60)
+    restarted = Server(url)
+    try:
+        total = httpx.get(f"{restarted.base}{API}/sources?count=true&limit=1").json()["total"]
+        assert total in (1, 1001), total
+        assert httpx.get(f"{restarted.base}{API}/sources/acknowledged").status_code == 200
+        feed = httpx.get(f"{restarted.base}{API}/changes?limit=1000").json()
+        assert len(feed["items"]) in (1, 1000), "the change log matches the records"
+    finally:
+        restarted.stop()
+
+
+def test_sqlite_that_cannot_be_opened_is_503_then_heals_without_restart(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data folder should be")
+    url = f"sqlite:///{blocker}/db.sqlite"
+    server = Server(url)
+    try:
+        down = httpx.get(f"{server.base}{API}/sources")
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert int(down.headers["retry-after"]) > 0
+        assert httpx.get(f"{server.base}/readyz").status_code == 503
+        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        blocker.unlink()  # the operator fixes the disk...
+        _cli(url, "migrate")  # ...and migrates; the server is not restarted
+        assert httpx.get(f"{server.base}{API}/sources").status_code == 200
+        assert httpx.get(f"{server.base}/readyz").status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+def test_postgres_outage_is_503_and_heals_without_restart(migrated: tuple[str, str]) -> None:
+    url, _ = migrated
+    server = Server(url)
+    cluster = [
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        *_cluster(),
+    ]
+    try:
+        assert httpx.get(f"{server.base}{API}/sources").status_code == 200
+        subprocess.run([*cluster, "stop", "--", "-m", "fast"], check=True, timeout=60)
+        try:
+            statuses = {
+                httpx.get(f"{server.base}{API}/sources", timeout=30).status_code for _ in range(3)
+            }
+            assert statuses == {503}
+            down = httpx.get(f"{server.base}{API}/sources", timeout=30)
+            assert int(down.headers["retry-after"]) > 0
+            assert httpx.get(f"{server.base}/readyz", timeout=30).status_code == 503
+        finally:
+            subprocess.run([*cluster, "start"], check=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.base}{API}/sources", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "did not heal"
+            time.sleep(0.5)
+        assert httpx.get(f"{server.base}/readyz").status_code == 200
+        assert server.process.poll() is None, "the same process"
+    finally:
+        server.stop()
+
+
+def _cluster() -> list[str]:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    return [version, "main"]
