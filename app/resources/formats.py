@@ -6,12 +6,17 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import select
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from app.db import read_session
 from app.resources.spec import ResourceSpec
 
 CSV_MEDIA = "text/csv; charset=utf-8"
+CSV_PAGE = 500
 
 
 def record_json(spec: ResourceSpec, record: Any) -> dict[str, Any]:
@@ -80,14 +85,34 @@ def csv_stream(header: list[str], pages: Iterable[list[dict[str, Any]]]) -> Iter
         yield flush()
 
 
-def walk(
-    fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]],
-    start: str | None = None,
+PageFetch = Callable[[Session, int, str | None], tuple[list[dict[str, Any]], str | None]]
+
+
+def wants_csv_for(request: Request, query: BaseModel) -> bool:
+    """`format=csv`, or `Accept: text/csv` when no format is given."""
+    explicit = getattr(query, "format", None) if "format" in query.model_fields_set else None
+    return wants_csv(explicit, request.headers.get("accept"))
+
+
+def csv_response(name: str, header: list[str], pages: Iterable[list[dict[str, Any]]]) -> Response:
+    disposition = f'attachment; filename="{name}.csv"'
+    return StreamingResponse(
+        csv_stream(header, pages),
+        media_type=CSV_MEDIA,
+        headers={"Content-Disposition": disposition},
+    )
+
+
+def every_page(
+    engine: Engine, fetch: PageFetch, query: BaseModel, start: str | None
 ) -> Iterator[list[dict[str, Any]]]:
-    """Every page from `start` on, following each page's next cursor."""
-    after: str | None = start
+    """Every page from `start` on, each read in its own short session: memory stays at one
+    page, and no connection is held between pages. `limit` rows a page (CSV_PAGE unless given)."""
+    size = getattr(query, "limit", CSV_PAGE) if "limit" in query.model_fields_set else CSV_PAGE
+    after = start
     while True:
-        items, after = fetch(after)
+        with read_session(engine) as session:
+            items, after = fetch(session, size, after)
         yield items
         if after is None:
             return

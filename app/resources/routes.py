@@ -5,24 +5,22 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
-from sqlalchemy import ColumnElement
 from sqlmodel import Session, col
 
 from app.access.guard import guard
 from app.actor import Actor
-from app.db import ReadSession, WriteSession, read_session
+from app.db import ReadSession, WriteSession
 from app.problems import BadRequest, NotFound
 from app.resources import cursor, service, writes
 from app.resources.cursor import SortKey
 from app.resources.formats import (
-    CSV_MEDIA,
     columns,
-    csv_stream,
+    csv_response,
+    every_page,
     record_json,
-    walk,
-    wants_csv,
+    wants_csv_for,
     with_includes,
 )
 from app.resources.preconditions import Conditions, etag
@@ -35,15 +33,9 @@ from app.sync.idempotency import IdempotencyDep
 API_PREFIX = "/api/v1"
 
 
-NoQuery = StrictQuery
-
-
 class HistoryQuery(StrictQuery):
     limit: int = Field(100, ge=1, le=1000, description="Versions per page, 1–1000.")
     cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
-
-
-CSV_PAGE = 500
 
 
 def next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
@@ -52,38 +44,12 @@ def next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
 
 
-def _csv_response(
-    request: Request,
-    spec: ResourceSpec,
-    keys: list[SortKey],
-    where: list[ColumnElement[bool]],
-    includes: dict[str, tuple[str, ResourceSpec]],
-    start: tuple[str | None, str],
-    page_size: int,
-) -> StreamingResponse:
-    first, scope = start
-    engine = request.app.state.engine
-
-    def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        with read_session(engine) as session:
-            page = service.list_page(
-                session, spec, keys=keys, where=where, limit=page_size, after=after, scope=scope
-            )
-            return with_includes(session, spec, page.rows, includes), page.next_cursor
-
-    header = columns(spec) + list(includes)
-    filename = f'attachment; filename="{spec.path}.csv"'
-    return StreamingResponse(
-        csv_stream(header, walk(fetch, first)),
-        media_type=CSV_MEDIA,
-        headers={"Content-Disposition": filename},
-    )
-
-
 IfMatch = Annotated[
     str | None,
     Header(description='Write only if the record is at this version: `"3"` (else 412).'),
 ]
+
+
 IfNoneMatch = Annotated[
     str | None,
     Header(description='GET: `"3"` answers 304 when unchanged. PUT: `*` creates only (else 412).'),
@@ -155,12 +121,16 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         scope = asked.scope(params)
         if params.cursor is not None:
             cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
-        if wants_csv(
-            params.format if "format" in params.model_fields_set else None,
-            request.headers.get("accept"),
-        ):
-            size = params.limit if "limit" in params.model_fields_set else CSV_PAGE
-            return _csv_response(request, spec, keys, where, includes, (params.cursor, scope), size)
+        if wants_csv_for(request, params):
+
+            def fetch(own: Session, size: int, after: str | None) -> Any:
+                page = service.list_page(
+                    own, spec, keys=keys, where=where, limit=size, after=after, scope=scope
+                )
+                return with_includes(own, spec, page.rows, includes), page.next_cursor
+
+            pages = every_page(request.app.state.engine, fetch, params, params.cursor)
+            return csv_response(spec.path, columns(spec) + list(includes), pages)
         page = service.list_page(
             session,
             spec,
@@ -193,7 +163,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         actor: Actor,
         idempotency: IdempotencyDep,
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
-        _query: Annotated[NoQuery, Query()],
+        _query: Annotated[StrictQuery, Query()],
     ) -> Response:
         if idempotency and (replay := idempotency.replay(session)):
             return replay
@@ -241,7 +211,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         actor: Actor,
         id: Annotated[str, Path(description="A client-chosen UUID.")],
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
-        _query: Annotated[NoQuery, Query()],
+        _query: Annotated[StrictQuery, Query()],
         if_match: IfMatch = None,
         if_none_match: IfNoneMatch = None,
     ) -> JSONResponse:
@@ -263,7 +233,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         actor: Actor,
         id: RecordKey,
         changes: Annotated[Update, Body(media_type="application/merge-patch+json")],  # type: ignore[valid-type]
-        _query: Annotated[NoQuery, Query()],
+        _query: Annotated[StrictQuery, Query()],
         if_match: IfMatch = None,
     ) -> JSONResponse:
         conditions = Conditions.parse(if_match, None)
@@ -283,7 +253,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         session: WriteSession,
         actor: Actor,
         id: RecordKey,
-        _query: Annotated[NoQuery, Query()],
+        _query: Annotated[StrictQuery, Query()],
         if_match: IfMatch = None,
     ) -> Response:
         writes.delete(session, spec, id, Conditions.parse(if_match, None), actor)

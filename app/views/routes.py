@@ -1,22 +1,21 @@
 """The analyst views' routes: search, landscape and energy-density statistics, JSON or CSV."""
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field, create_model
 from sqlalchemy import select
 from sqlmodel import Session
 
 from app.access.guard import guard
-from app.db import ReadSession, read_session
+from app.db import ReadSession
 from app.market.enums import Unit
 from app.market.programmes import Partnership
 from app.market.registry import BY_PATH, SPECS
 from app.problems import BadRequest
 from app.resources import cursor
-from app.resources.formats import CSV_MEDIA, csv_stream, walk, wants_csv
+from app.resources.formats import PageFetch, csv_response, every_page, wants_csv_for
 from app.resources.query import StrictQuery, queryable, single_valued
 from app.resources.routes import API_PREFIX, next_link
 from app.resources.sorting import parse_sort
@@ -26,7 +25,6 @@ from app.views.search_index import record_matches
 router = APIRouter(
     prefix=API_PREFIX, tags=["views"], dependencies=[Depends(guard), Depends(single_valued)]
 )
-CSV_PAGE = 500
 Format = Literal["json", "csv"]
 FORMAT_DOC = "`csv` streams every page as CSV (so does `Accept: text/csv`)."
 
@@ -60,39 +58,13 @@ _DENSITY_FIELDS: dict[str, Any] = {n: f.field() for n, f in _DENSITY_FILTERS.ite
 StatsQuery = create_model("EnergyDensityStatsQuery", __base__=StatsBase, **_DENSITY_FIELDS)
 
 
-def _csv_wanted(request: Request, query: Any) -> bool:
-    explicit = query.format if "format" in query.model_fields_set else None
-    return wants_csv(explicit, request.headers.get("accept"))
-
-
-def _csv(name: str, header: list[str], pages: Any) -> StreamingResponse:
-    disposition = f'attachment; filename="{name}.csv"'
-    return StreamingResponse(
-        csv_stream(header, pages),
-        media_type=CSV_MEDIA,
-        headers={"Content-Disposition": disposition},
-    )
-
-
 def _paged(
-    request: Request,
-    session: Session,
-    query: Any,
-    name: str,
-    header: list[str],
-    fetch: Callable[[Session, int, str | None], tuple[list[dict[str, Any]], str | None]],
+    request: Request, session: Session, query: Any, name: str, header: list[str], fetch: PageFetch
 ) -> Response:
-    """One JSON page, or every page as CSV, each CSV page in its own short session."""
-    if _csv_wanted(request, query):
-        engine = request.app.state.engine
-
-        size = query.limit if "limit" in query.model_fields_set else CSV_PAGE
-
-        def page(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            with read_session(engine) as own:
-                return fetch(own, size, after)
-
-        return _csv(name, header, walk(page, query.cursor))
+    """One JSON page, or every page as CSV."""
+    if wants_csv_for(request, query):
+        pages = every_page(request.app.state.engine, fetch, query, query.cursor)
+        return csv_response(name, header, pages)
     items, next_cursor = fetch(session, query.limit, query.cursor)
     body = {"items": items, "next_cursor": next_cursor}
     return JSONResponse(body, headers=next_link(request, next_cursor))
@@ -192,9 +164,9 @@ def energy_density_stats(
     if params.q is not None:
         where.append(record_matches(BY_PATH["energy-densities"], params.q))
     groups = stats.energy_density_stats(session, params.group_by, params.unit, where)
-    if _csv_wanted(request, params):
+    if wants_csv_for(request, params):
         header = ["key", "label", "count", "min", "max", "mean", "median"]
-        return _csv(f"energy-density-{params.group_by}", header, iter([groups]))
+        return csv_response(f"energy-density-{params.group_by}", header, [groups])
     return JSONResponse(
         {"unit": params.unit.value, "group_by": params.group_by.value, "groups": groups}
     )
