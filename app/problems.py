@@ -109,6 +109,14 @@ class PayloadTooLarge(Problem):
     status, slug = 413, "payload-too-large"
 
 
+class UnsupportedMediaType(Problem):
+    status, slug = 415, "unsupported-media-type"
+
+
+class TooManyRequests(Problem):
+    status, slug = 429, "too-many-requests"
+
+
 class FailedDependency(Problem):
     status, slug = 424, "failed-dependency"
 

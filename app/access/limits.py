@@ -10,7 +10,13 @@ from typing import ClassVar
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.problems import Problem, problem_response
+from app.problems import (
+    PayloadTooLarge,
+    Problem,
+    TooManyRequests,
+    UnsupportedMediaType,
+    problem_response,
+)
 
 API = "/api/"
 BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
@@ -20,18 +26,6 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-
-
-class _PayloadTooLarge(Problem):
-    status, slug = 413, "payload-too-large"
-
-
-class _UnsupportedMediaType(Problem):
-    status, slug = 415, "unsupported-media-type"
-
-
-class _TooManyRequests(Problem):
-    status, slug = 429, "too-many-requests"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -70,7 +64,7 @@ class BodyLimits:
             and scope["path"].startswith(API)
             and not _is_json(_header(scope, b"content-type"))
         ):
-            problem = _UnsupportedMediaType(
+            problem = UnsupportedMediaType(
                 "Content-Type: send JSON (application/json; PATCH also takes "
                 "application/merge-patch+json).",
                 errors=[{"field": "header.Content-Type", "message": "not JSON"}],
@@ -90,7 +84,7 @@ class BodyLimits:
         await self.app(scope, counted, send)
 
     def _too_large(self) -> Problem:
-        return _PayloadTooLarge(
+        return PayloadTooLarge(
             f"The body is over the limit of {self.max_bytes} bytes.",
             errors=[{"field": "body", "message": f"over {self.max_bytes} bytes"}],
         )
@@ -128,7 +122,7 @@ class RateLimit:
         self.counts[key] = self.counts.get(key, 0) + 1
         if self.counts[key] > self.limit:
             retry = max(1, math.ceil((window + 1) * self.window - now))
-            problem = _TooManyRequests(
+            problem = TooManyRequests(
                 f"Over {self.limit} requests a {self.window} s; retry after {retry} s.",
                 headers={"Retry-After": str(retry)},
             )
