@@ -89,10 +89,6 @@ class NotFound(Problem):
     status, slug = 404, "not-found"
 
 
-class MethodNotAllowed(Problem):
-    status, slug = 405, "method-not-allowed"
-
-
 class Conflict(Problem):
     status, slug = 409, "conflict"
 
