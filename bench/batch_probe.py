@@ -31,11 +31,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.access.keys import Scope, create_key  # noqa: E402
-from app.db import get_engine, write_session  # noqa: E402
-from app.market.base import utcnow  # noqa: E402
-from app.market.products import ENERGY_DENSITIES  # noqa: E402
-from app.schema import upgrade  # noqa: E402
+from app.access.keys import Scope, create_key
+from app.db import get_engine, write_session
+from app.market.base import utcnow
+from app.market.products import ENERGY_DENSITIES
+from app.schema import upgrade
 
 PARTNER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
