@@ -70,8 +70,19 @@ def free_port() -> int:
 def server(url: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "warning", "RATE_LIMIT": ""}
-    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -91,18 +102,24 @@ def server(url: str) -> Iterator[str]:
 
 def bodies(n: int, round_: int) -> list[dict[str, Any]]:
     return [
-        {"battery_partner_id": "probe-partner", "value_min": 200 + i % 100,
-         "value_max": 300 + i % 100, "unit": "Wh/kg", "level": "cell", "status": "claimed",
-         "note": f"round {round_} figure {i}"}
+        {
+            "battery_partner_id": "probe-partner",
+            "value_min": 200 + i % 100,
+            "value_max": 300 + i % 100,
+            "unit": "Wh/kg",
+            "level": "cell",
+            "status": "claimed",
+            "note": f"round {round_} figure {i}",
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def core_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for body in items:
-        row = {column.name: None for column in ENERGY_DENSITIES.sa_table.columns}
+        row: dict[str, Any] = {c.name: None for c in ENERGY_DENSITIES.sa_table.columns}
         row.update(body, id=uuid.uuid4(), battery_partner_id=PARTNER, version=1)
         row.update(created_at=now, updated_at=now, value_min=float(body["value_min"]))
         row["value_max"] = float(body["value_max"])
@@ -144,10 +161,14 @@ def main() -> None:
             for round_ in range(args.rounds):
                 items = bodies(args.ops, round_)
                 operations = [
-                    {"method": "PUT", "collection": "energy-densities", "id": str(uuid.uuid4()),
-                     "body": body}
+                    {
+                        "method": "PUT",
+                        "collection": "energy-densities",
+                        "id": str(uuid.uuid4()),
+                        "body": body,
+                    }
                     for body in items
-                ]  # fmt: skip
+                ]
                 started = time.perf_counter()
                 answer = client.post("/api/v1/batch", json={"operations": operations})
                 batch_s.append(time.perf_counter() - started)
@@ -159,8 +180,10 @@ def main() -> None:
     batch_rate = args.ops / statistics.median(batch_s)
     core_rate = args.ops / statistics.median(core_s)
     where = "postgres" if args.postgres else "sqlite"
-    print(f"{where}: batch {batch_rate:,.0f} records/s, core {core_rate:,.0f} records/s "
-          f"(medians of {args.rounds}); ratio {batch_rate / core_rate:.3f}")  # fmt: skip
+    print(
+        f"{where}: batch {batch_rate:,.0f} records/s, core {core_rate:,.0f} records/s "
+        f"(medians of {args.rounds}); ratio {batch_rate / core_rate:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid, select, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.market.base import utcnow
@@ -64,6 +76,9 @@ class Change(SQLModel, table=True):
     changed_at: dt.datetime = Field(sa_type=UTCDateTime)
     actor: str = Field(sa_type=String(NAME_MAX))
     record: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+CHANGES: Table = Change.__table__  # type: ignore[attr-defined]
 
 
 class ChangeHead(SQLModel, table=True):
@@ -111,19 +126,17 @@ def publish(session: Session) -> int | None:
         select(ChangeHead).where(col(ChangeHead.id) == 1).with_for_update()
     ).one()
     first = head.seq + 1
-    session.add_all(
-        Change(
-            seq=first + i,
-            collection=s.collection,
-            record_id=s.record_id,
-            op=s.op.value,
-            version=s.version,
-            changed_at=s.changed_at,
-            actor=s.actor,
-            record=s.record,
-        )
-        for i, s in enumerate(staged)
-    )
+    # One Core executemany (insertmanyvalues): a batch stages up to 1000 changes, and
+    # nothing reads these rows back through the ORM in this transaction.
+    session.execute(
+        insert(CHANGES),
+        [
+            {"seq": first + i, "collection": s.collection, "record_id": s.record_id,
+             "op": s.op.value, "version": s.version, "changed_at": s.changed_at,
+             "actor": s.actor, "record": s.record}
+            for i, s in enumerate(staged)
+        ],
+    )  # fmt: skip
     last = first + len(staged) - 1
     session.execute(update(ChangeHead).where(col(ChangeHead.id) == 1).values(seq=last))
     if session.get_bind().dialect.name == "postgresql":

@@ -8,6 +8,7 @@ names (蔚来), fall back to a scan of this one narrow table.
 
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -15,12 +16,14 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
     column,
     delete,
     false,
+    insert,
     select,
     text,
 )
@@ -31,6 +34,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from app.market.registry import BY_PATH, BY_TABLE
 from app.market.types import NAME_MAX
+from app.resources.chunked import rows_in, scalars_in
 from app.resources.spec import ResourceSpec
 
 SEARCHED_FIELDS = (
@@ -59,6 +63,9 @@ class SearchEntry(SQLModel, table=True):
     label_norm: str = Field(sa_type=String(LABEL_MAX), description="Normalised, for ranking")
     local_norm: str = Field(sa_type=String(NAME_MAX), description="The local name, normalised")
     text: str = Field(sa_type=Text, description="Normalised searchable text")
+
+
+ENTRIES: Table = SearchEntry.__table__  # type: ignore[attr-defined]
 
 
 def normalize(text: str) -> str:
@@ -123,13 +130,17 @@ def record_matches(spec: ResourceSpec, q: str) -> ColumnElement[bool]:
     return table.id.in_(entries)  # type: ignore[no-any-return]
 
 
-def _names(session: Session, spec: ResourceSpec, record: Any) -> list[str]:
-    """Names of the records this one joins (a partnership's automaker and partner)."""
-    names = []
+def names_of(session: Session, spec: ResourceSpec, records: list[Any]) -> list[list[str]]:
+    """Names of the records each one joins (a partnership's automaker and partner): one
+    query per joined field, however many records (a batch reindexes a thousand at once)."""
+    names: list[list[str]] = [[] for _ in records]
     for field in NAMED_REFS.get(spec.path, ()):
         target: Any = BY_TABLE[spec.refs[field]].table
-        name = session.scalar(select(target.name).where(target.id == getattr(record, field)))
-        names.append(name or "")
+        ids = {getattr(record, field) for record in records} - {None}
+        rows = rows_in(session, select(target.id, target.name), target.id, ids)
+        found: dict[Any, str] = {row[0]: row[1] for row in rows}
+        for its, record in zip(names, records, strict=True):
+            its.append(found.get(getattr(record, field)) or "")
     return names
 
 
@@ -153,22 +164,46 @@ def _text(record: Any, label: str, names: list[str]) -> str:
     return normalize("\n".join(parts))
 
 
+def _entry(spec: ResourceSpec, record: Any, names: list[str]) -> dict[str, str]:
+    label = label_of(spec, record, names)[:LABEL_MAX]
+    return {
+        "label": label,
+        "label_norm": normalize(label)[:LABEL_MAX],
+        "local_norm": normalize(getattr(record, "name_local", None) or ""),
+        "text": _text(record, label, names),
+    }
+
+
 def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool = False) -> None:
     """Write the record's entry in the caller's transaction; after a rename, its dependents'."""
-    names = _names(session, spec, record)
-    entry = session.scalars(
-        select(SearchEntry).where(
-            col(SearchEntry.collection) == spec.path, col(SearchEntry.record_id) == record.id
-        )
-    ).one_or_none() or SearchEntry(
-        record_id=record.id, collection=spec.path, label="", label_norm="", local_norm="", text=""
-    )
-    label = label_of(spec, record, names)[:LABEL_MAX]
-    entry.label, entry.label_norm = label, normalize(label)[:LABEL_MAX]
-    entry.local_norm = normalize(getattr(record, "name_local", None) or "")
-    entry.text = _text(record, label, names)
-    session.add(entry)
-    if renamed:
+    reindex_many(session, spec, [record], renamed=[record] if renamed else [])
+
+
+def reindex_many(
+    session: Session,
+    spec: ResourceSpec,
+    records: list[Any],
+    *,
+    renamed: Sequence[Any] = (),
+) -> None:
+    """Write the entries of `records` (one query finds those that exist, one executemany
+    inserts the rest, in order); then re-label the dependents of the `renamed` ones."""
+    names = names_of(session, spec, records)
+    # ORM objects for the existing entries, so the session never holds a stale copy.
+    query = select(SearchEntry).where(col(SearchEntry.collection) == spec.path)
+    found = scalars_in(session, query, col(SearchEntry.record_id), [r.id for r in records])
+    existing = {entry.record_id: entry for entry in found}
+    new = []
+    for record, its_names in zip(records, names, strict=True):
+        values = _entry(spec, record, its_names)
+        if (entry := existing.get(record.id)) is None:
+            new.append({"record_id": record.id, "collection": spec.path, **values})
+            continue
+        for name, value in values.items():
+            setattr(entry, name, value)
+    if new:
+        session.execute(insert(ENTRIES), new)
+    for record in renamed:
         _reindex_dependents(session, spec, record)
 
 
@@ -179,8 +214,8 @@ def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> No
             if dependent.refs[field] != spec.table_name:
                 continue
             column = getattr(dependent.table, field)
-            for row in session.scalars(select(dependent.table).where(column == record.id)):
-                reindex(session, dependent, row)
+            rows = list(session.scalars(select(dependent.table).where(column == record.id)))
+            reindex_many(session, dependent, rows)
 
 
 def unindex(session: Session, spec: ResourceSpec, record_id: uuid.UUID) -> None:
