@@ -38,6 +38,7 @@ class Written:
     record: Any
     status: int
     op: Op | None  # None: the write changed nothing
+    json: dict[str, Any] | None = None  # the record as JSON, when already rendered
 
 
 def commit(session: Session, before_commit: BeforeCommit | None = None) -> None:
@@ -87,10 +88,15 @@ def _no_cycle(
     raise field_problem(f"body.{field}", f"chain deeper than {MAX_DEPTH} levels")
 
 
+def body_values(body: BaseModel) -> dict[str, Any]:
+    """The columns a write body sets (references still as given: id or slug)."""
+    return body.model_dump(exclude={"id", *type(body).model_computed_fields})
+
+
 def _values(
     session: Session, spec: ResourceSpec, body: BaseModel, record_id: UUID
 ) -> dict[str, Any]:
-    values = body.model_dump(exclude={"id", *type(body).model_computed_fields})
+    values = body_values(body)
     _resolve_refs(session, spec, values, record_id)
     return values
 

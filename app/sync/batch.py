@@ -25,6 +25,7 @@ from app.problems import (
 from app.resources import writes
 from app.resources.formats import record_json
 from app.resources.preconditions import Conditions
+from app.sync import bulk
 from app.sync.changelog import Op
 
 MAX_OPERATIONS = 1000
@@ -118,12 +119,18 @@ def _problem(exc: Exception) -> Problem:
 def _result(op: Operation, written: writes.Written) -> dict[str, Any]:
     if written.status == 204:
         return {"status": 204}
-    return {"status": written.status, "body": record_json(BY_PATH[op.collection], written.record)}
+    body = written.json or record_json(BY_PATH[op.collection], written.record)
+    return {"status": written.status, "body": body}
 
 
-def _count(outcome: Outcome, written: writes.Written) -> None:
+def _record(
+    outcome: Outcome, op: Operation, written: writes.Written, progress: Callable[[], None] | None
+) -> None:
+    outcome.results.append(_result(op, written))
     name = {Op.create: "created", Op.update: "updated", Op.delete: "deleted", None: "unchanged"}
     outcome.counts[name[written.op]] = outcome.counts.get(name[written.op], 0) + 1
+    if progress is not None:
+        progress()
 
 
 def run(
@@ -140,16 +147,27 @@ def run(
 
     Without `atomic`, each operation is its own unit: committed on success (or, in a dry
     run, kept in a savepoint so later operations see it), undone alone on failure.
+    An atomic batch applies each run of POSTs and PUTs on one collection set-based
+    (app.sync.bulk) and replays the run op by op when that path declines; a non-atomic
+    batch, whose operations each commit alone, always goes op by op.
     """
     outcome = Outcome()
-    for index, op in enumerate(operations):
+    index, one_by_one_until = 0, 0
+    while index < len(operations):
+        if atomic and index >= one_by_one_until:
+            end = index + bulk.run_length(operations, index)
+            run = operations[index:end]
+            applied = bulk.apply(session, run, actor) if len(run) >= bulk.MIN_RUN else None
+            if applied is not None:
+                for op, written in zip(run, applied, strict=True):
+                    _record(outcome, op, written, progress)
+                index = end
+                continue
+            one_by_one_until = end  # the same answers as ever, failing index and all
+        op = operations[index]
         own = session.begin_nested() if not atomic and dry_run else None
         try:
-            written = _apply(session, op, actor)
-            outcome.results.append(_result(op, written))
-            _count(outcome, written)
-            if progress is not None:
-                progress()
+            _record(outcome, op, _apply(session, op, actor), progress)
             if own is not None:
                 own.commit()
             elif not atomic:
@@ -169,6 +187,7 @@ def run(
                 rest = len(operations) - index - 1
                 outcome.results += [{"status": skipped.status, "problem": skipped.body()}] * rest
                 return outcome
+        index += 1
     if dry_run:
         writes.rollback(session)
     else:  # atomic: everything with its answer; otherwise just the answer, after the rest

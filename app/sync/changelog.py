@@ -101,8 +101,16 @@ class Staged:
     changed_at: dt.datetime
 
 
-def stage(session: Session, spec: ResourceSpec, record: Any, op: Op, actor: str) -> None:
-    """Remember a change of this transaction; `publish` numbers and writes it."""
+def stage(
+    session: Session,
+    spec: ResourceSpec,
+    record: Any,
+    op: Op,
+    actor: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Remember a change of this transaction; `publish` numbers and writes it. `data`:
+    the record as JSON, if the caller has rendered it already."""
     deleted = op is Op.delete
     session.info.setdefault(STAGED, []).append(
         Staged(
@@ -111,7 +119,7 @@ def stage(session: Session, spec: ResourceSpec, record: Any, op: Op, actor: str)
             op=op,
             version=record.version + 1 if deleted else record.version,
             actor=actor,
-            record=None if deleted else record_json(spec, record),
+            record=None if deleted else data or record_json(spec, record),
             changed_at=utcnow(),
         )
     )
@@ -126,7 +134,7 @@ def publish(session: Session) -> int | None:
         select(ChangeHead).where(col(ChangeHead.id) == 1).with_for_update()
     ).one()
     first = head.seq + 1
-    # One Core executemany (insertmanyvalues): a batch stages up to 1000 changes, and
+    # One Core executemany: a batch stages up to 1000 changes, and
     # nothing reads these rows back through the ORM in this transaction.
     session.execute(
         insert(CHANGES),
