@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.market.companies import Automaker, BatteryPartner
@@ -49,6 +49,13 @@ def filters() -> dict[str, Filter]:
     }
 
 
+DENSITY_COLUMNS = [
+    col(getattr(EnergyDensity, name))
+    for name in ("partnership_id", "battery_id", "battery_partner_id", "value_min", "value_max",
+                 "unit", "level", "status", "as_of", "created_at", "source_id")
+]  # fmt: skip
+
+
 def _by_id(session: Session, table: Any, ids: set[Any]) -> dict[Any, Any]:
     ids.discard(None)
     return {r.id: r for r in session.scalars(select(table).where(table.id.in_(ids)))} if ids else {}
@@ -66,31 +73,44 @@ def _preference(density: EnergyDensity) -> tuple[Any, ...]:
     )
 
 
-def _battery_level(density: EnergyDensity) -> bool:
-    """A battery's own figure, not one tied to some other partnership."""
-    return density.battery_id is not None and density.partnership_id is None
-
-
-def _partner_level(density: EnergyDensity) -> bool:
-    """A maker's own figure, not one of its batteries' or partnerships'."""
-    return density.battery_id is None and density.partnership_id is None
-
-
-def _shown(partnership: Partnership, densities: list[EnergyDensity]) -> EnergyDensity | None:
+def _shown(
+    partnership: Partnership, tiers: tuple[dict[Any, list[Any]], ...]
+) -> EnergyDensity | None:
     """The partnership's own figure, else its battery's, else its partner's."""
-    tiers = (
-        [d for d in densities if d.partnership_id == partnership.id],
-        [d for d in densities if _battery_level(d) and d.battery_id == partnership.battery_id],
-        [
-            d
-            for d in densities
-            if _partner_level(d) and d.battery_partner_id == partnership.battery_partner_id
-        ],
-    )
-    for tier in tiers:
-        if tier:
-            return min(tier, key=_preference)
+    by_partnership, by_battery, by_partner = tiers
+    for found in (
+        by_partnership.get(partnership.id),
+        by_battery.get(partnership.battery_id),
+        by_partner.get(partnership.battery_partner_id),
+    ):
+        if found:
+            return min(found, key=_preference)  # type: ignore[no-any-return]
     return None
+
+
+def _tiers(
+    session: Session, partnerships: list[Any], batteries: list[Any], partners: list[Any]
+) -> tuple[dict[Any, list[Any]], ...]:
+    """The figures of each tier by the id they hang on: a partnership's own, a battery's own
+    (tied to no partnership), a partner's own (tied to no battery or partnership). One query
+    a tier, each walking its own reference index, where one OR across the three columns
+    would scan the table; plain rows, not ORM objects, since nothing here is written."""
+    table = EnergyDensity
+    no_partnership = col(table.partnership_id).is_(None)
+    tiers: list[tuple[Any, list[Any], list[Any]]] = [
+        (table.partnership_id, partnerships, []),
+        (table.battery_id, batteries, [no_partnership]),
+        (table.battery_partner_id, partners, [col(table.battery_id).is_(None), no_partnership]),
+    ]
+    grouped: list[dict[Any, list[Any]]] = []
+    for column, ids, extra in tiers:
+        by_id: dict[Any, list[Any]] = {}
+        if ids:
+            query = select(*DENSITY_COLUMNS).where(col(column).in_(ids), *extra)
+            for row in session.execute(query):
+                by_id.setdefault(getattr(row, column.key), []).append(row)
+        grouped.append(by_id)
+    return tuple(grouped)
 
 
 def rows(session: Session, partnerships: Sequence[Partnership]) -> list[dict[str, Any]]:
@@ -99,26 +119,8 @@ def rows(session: Session, partnerships: Sequence[Partnership]) -> list[dict[str
     makers |= _by_id(session, Automaker, {m.parent_id for m in makers.values()} - set(makers))
     partners = _by_id(session, BatteryPartner, {p.battery_partner_id for p in partnerships})
     batteries = _by_id(session, Battery, {p.battery_id for p in partnerships})
-    densities = list(
-        session.scalars(
-            select(EnergyDensity).where(
-                or_(
-                    col(EnergyDensity.partnership_id).in_([p.id for p in partnerships]),
-                    and_(
-                        col(EnergyDensity.partnership_id).is_(None),
-                        or_(
-                            col(EnergyDensity.battery_id).in_(list(batteries)),
-                            and_(
-                                col(EnergyDensity.battery_id).is_(None),
-                                col(EnergyDensity.battery_partner_id).in_(list(partners)),
-                            ),
-                        ),
-                    ),
-                )
-            )
-        )
-    )
-    shown = {p.id: _shown(p, densities) for p in partnerships}
+    tiers = _tiers(session, [p.id for p in partnerships], list(batteries), list(partners))
+    shown = {p.id: _shown(p, tiers) for p in partnerships}
     sources = _by_id(
         session,
         Source,
