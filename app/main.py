@@ -12,11 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
 
 from app import __version__
 from app.access.limits import BodyLimits, RateLimit, SecurityHeaders
 from app.access.routes import router as keys_router
-from app.db import get_engine
+from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi
 from app.market.registry import SPECS
 from app.ops.health import router as health_router
@@ -93,6 +94,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _wake_long_polls_on_exit(asyncio.get_running_loop())
     watcher = Watcher(app.state.engine)
     watcher.start()
+    await run_in_threadpool(refresh_sqlite_statistics, app.state.engine)
     yield
     hub.close()
     await watcher.stop()

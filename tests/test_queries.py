@@ -163,7 +163,9 @@ def test_sort_ascending_descending_with_ties_and_nulls_highest(client: TestClien
     assert two_keys[0] == rows[3]["id"]
 
 
-@pytest.mark.parametrize("sort", ["created_at", "-founded_year", "name,-created_at", "-name"])
+@pytest.mark.parametrize(
+    "sort", ["created_at", "-founded_year", "founded_year", "name,-created_at", "-name"]
+)
 def test_cursor_walk_sees_every_row_once_while_rows_are_inserted(
     client: TestClient, sort: str
 ) -> None:

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from app.access.keys import Scope, authenticate, stale, touch
 from app.db import read_session, write_session
@@ -21,15 +22,16 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
 def required_scope(request: Request) -> Scope | None:
-    if request.url.path.startswith(KEYS_PATH):
+    if request.scope["path"].startswith(KEYS_PATH):
         return Scope.admin
     if request.method in WRITES:
         return Scope.write
     return Scope.read if request.app.state.settings.reads_require_key else None
 
 
-def guard(request: Request, credentials: Credentials) -> None:
-    """Check the caller's key against what the request needs; name the actor."""
+async def guard(request: Request, credentials: Credentials) -> None:
+    """Check the caller's key against what the request needs; name the actor. Async, so an
+    open read costs no threadpool trip; only a key to look up goes to the database."""
     needed = required_scope(request)
     if "authorization" not in request.headers:
         if needed is None:
@@ -37,9 +39,13 @@ def guard(request: Request, credentials: Credentials) -> None:
         raise Unauthorized(f"This request needs an API key with the '{needed}' scope.")
     if credentials is None:
         raise Unauthorized("Authorization: expected 'Bearer <API key>'.")
+    await run_in_threadpool(_check_key, request, credentials.credentials, needed)
+
+
+def _check_key(request: Request, secret: str, needed: Scope | None) -> None:
     engine = request.app.state.engine
     with read_session(engine) as session:
-        key = authenticate(session, credentials.credentials)
+        key = authenticate(session, secret)
     if key is None:
         raise Unauthorized("Unknown or revoked API key.")
     if needed is not None and not key.allows(needed):

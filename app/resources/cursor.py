@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
 
 from app.problems import BadRequest
 
@@ -122,10 +122,27 @@ def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
 def order_by(keys: Sequence[SortKey]) -> list[Any]:
     """NULL counts as the highest value: last ascending, first descending. That is
     Postgres's own order (and PostgREST's), so a b-tree index serves both directions;
-    SQLite is told explicitly."""
+    SQLite is told explicitly. A column without NULLs gets a plain ASC/DESC, which SQLite
+    can read off an index."""
     return [
-        k.column.desc().nulls_first() if k.descending else k.column.asc().nulls_last() for k in keys
+        (k.column.desc() if k.descending else k.column.asc())
+        if not k.nullable
+        else (k.column.desc().nulls_first() if k.descending else k.column.asc().nulls_last())
+        for k in keys
     ]
+
+
+def _row_value_exact(keys: Sequence[SortKey], values: Sequence[Any]) -> bool:
+    """A row comparison stops at the first pair that differs and is NULL (excluded) when that
+    pair has a NULL. It matches the NULLs-highest order when every key runs one way, no
+    cursor value is NULL, and either the keys hold no NULLs or they run descending (NULLs
+    then come first, so a row with one is never after a cursor without)."""
+    directions = {k.descending for k in keys}
+    return (
+        len(directions) == 1
+        and all(v is not None for v in values)
+        and (keys[0].descending or not any(k.nullable for k in keys))
+    )
 
 
 def _same(key: SortKey, value: Any) -> ColumnElement[bool]:
@@ -146,7 +163,16 @@ def _beyond(key: SortKey, value: Any) -> ColumnElement[bool] | None:
 
 
 def after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows strictly after `values` in the order of `keys` (the last key is unique)."""
+    """Rows strictly after `values` in the order of `keys` (the last key is unique).
+
+    As a row-value comparison, `(a, id) > (:a, :id)`, where that means the same: then both
+    databases seek straight to the spot in a `(a, id)` index, however deep the page.
+    Otherwise an OR of "equal so far, then beyond", which NULLs need but no index serves."""
+    if _row_value_exact(keys, values):
+        columns = tuple_(*(k.column for k in keys))
+        bound = tuple_(*(literal(v, k.column.type) for k, v in zip(keys, values, strict=True)))
+        compared: ColumnElement[bool] = columns < bound if keys[0].descending else columns > bound
+        return compared
     clauses = []
     for i, key in enumerate(keys):
         beyond = _beyond(key, values[i])

@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from app.db import read_session
+from app.resources.rows import fetch_by_ids, json_ready
 from app.resources.spec import ResourceSpec
 
 CSV_MEDIA = "text/csv; charset=utf-8"
@@ -30,23 +31,17 @@ def columns(spec: ResourceSpec) -> list[str]:
     return [*public.model_fields, *public.model_computed_fields]
 
 
-def with_includes(
-    session: Session,
-    spec: ResourceSpec,
-    records: list[Any],
+def include(
+    connection: Connection | Session,
+    items: list[dict[str, Any]],
     includes: dict[str, tuple[str, ResourceSpec]],
 ) -> list[dict[str, Any]]:
-    """Records as JSON, each include embedded beside its `_id` field: one query per include."""
-    items = [record_json(spec, record) for record in records]
+    """Each include embedded beside its `_id` field (null for a null reference), in records
+    made by app.resources.rows: one query per include."""
     for name, (field, target) in includes.items():
-        ids = {getattr(record, field) for record in records} - {None}
-        table: Any = target.table
-        found: Iterable[Any] = (
-            session.scalars(select(table).where(table.id.in_(ids))) if ids else ()
-        )
-        by_id = {str(row.id): record_json(target, row) for row in found}
+        by_id = fetch_by_ids(connection, target, (item[field] for item in items))
         for item in items:
-            item[name] = by_id.get(item[field]) if item[field] else None
+            item[name] = by_id.get(item[field])
     return items
 
 
@@ -57,12 +52,13 @@ def wants_csv(format_param: str | None, accept: str | None) -> bool:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    value = json_ready(value)  # records from app.resources.rows keep UUIDs and times
     if isinstance(value, list):
         return "; ".join(_cell(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps({k: json_ready(v) for k, v in value.items()}, ensure_ascii=False)
     return str(value)
 
 

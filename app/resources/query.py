@@ -23,8 +23,9 @@ MAX_LIMIT = 500
 RESERVED = ("limit", "cursor", "sort", "count", "include", "format", "q")
 
 
-def single_valued(request: Request) -> None:
-    """`?limit=1&limit=2` is a 400: a repeated parameter is a typo, not a choice."""
+async def single_valued(request: Request) -> None:
+    """`?limit=1&limit=2` is a 400: a repeated parameter is a typo, not a choice. (Async,
+    as every cheap dependency is: a sync one would cost a trip to the threadpool.)"""
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
         if name in seen:

@@ -7,8 +7,10 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
+from sqlalchemy import Connection
 from sqlmodel import Session, col
 
+from app import db
 from app.access.guard import guard
 from app.actor import Actor
 from app.db import ReadSession, WriteSession
@@ -19,12 +21,13 @@ from app.resources.formats import (
     columns,
     csv_response,
     every_page,
+    include,
     record_json,
     wants_csv_for,
-    with_includes,
 )
 from app.resources.preconditions import Conditions, etag
 from app.resources.query import ListQuery, StrictQuery, queryable, single_valued
+from app.resources.rows import dumps
 from app.resources.spec import ResourceSpec
 from app.sync import feed
 from app.sync.changelog import Change
@@ -58,6 +61,11 @@ IfNoneMatch = Annotated[
 
 def location(spec: ResourceSpec, record: Any) -> str:
     return f"{API_PREFIX}/{spec.path}/{record.id}"
+
+
+def json_bytes(content: bytes, headers: dict[str, str]) -> Response:
+    """A body serialised once (app.resources.rows.dumps), sent as it is."""
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def record_response(
@@ -96,7 +104,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     one, many = spec.singular, spec.path.replace("-", " ")
     key_doc = "The record's UUID or its slug." if spec.has_slug else "The record's UUID."
     RecordKey = Annotated[str, Path(description=key_doc)]  # noqa: N806
-    checks = [Depends(guard), Depends(single_valued)]
+    checks = [Depends(guard), Depends(single_valued)]  # both async: no threadpool trips
     router = APIRouter(prefix=f"{API_PREFIX}/{spec.path}", tags=[spec.tag], dependencies=checks)
     asked = queryable(spec)
 
@@ -109,9 +117,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         "`Accept: text/csv` streams every page as CSV instead.",
         responses={400: {}},
     )
-    def list_records(
+    async def list_records(
         request: Request,
-        session: ReadSession,
         query: Annotated[asked.list_model, Query()],  # type: ignore[name-defined]
     ) -> Response:
         params: ListQuery = query
@@ -121,33 +128,34 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         scope = asked.scope(params)
         if params.cursor is not None:
             cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
+        engine = request.app.state.engine
         if wants_csv_for(request, params):
 
             def fetch(own: Session, size: int, after: str | None) -> Any:
                 page = service.list_page(
-                    own, spec, keys=keys, where=where, limit=size, after=after, scope=scope
-                )
-                return with_includes(own, spec, page.rows, includes), page.next_cursor
+                    own, spec, keys=keys, where=where, limit=size, after=after, scope=scope,
+                    records=True,
+                )  # fmt: skip
+                return include(own, page.rows, includes), page.next_cursor
 
-            pages = every_page(request.app.state.engine, fetch, params, params.cursor)
+            pages = every_page(engine, fetch, params, params.cursor)
             return csv_response(spec.path, columns(spec) + list(includes), pages)
-        page = service.list_page(
-            session,
-            spec,
-            keys=keys,
-            where=where,
-            limit=params.limit,
-            after=params.cursor,
-            count=params.count,
-            scope=scope,
-        )
-        body: dict[str, Any] = {
-            "items": with_includes(session, spec, page.rows, includes),
-            "next_cursor": page.next_cursor,
-        }
-        if page.total is not None:
-            body["total"] = page.total
-        return JSONResponse(body, headers=next_link(request, page.next_cursor))
+
+        def read_page(connection: Connection) -> tuple[bytes, str | None]:
+            page = service.list_page(
+                connection, spec, keys=keys, where=where, limit=params.limit,
+                after=params.cursor, count=params.count, scope=scope, records=True,
+            )  # fmt: skip
+            body: dict[str, Any] = {
+                "items": include(connection, page.rows, includes),
+                "next_cursor": page.next_cursor,
+            }
+            if page.total is not None:
+                body["total"] = page.total
+            return dumps(body), page.next_cursor
+
+        content, next_cursor = await db.read(engine, read_page)
+        return json_bytes(content, next_link(request, next_cursor))
 
     @router.post(
         "",
@@ -183,19 +191,27 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         "304 when it has not changed.",
         responses={304: {"description": "Not modified."}, 400: {}, 404: {}},
     )
-    def get_record(
-        session: ReadSession,
+    async def get_record(
+        request: Request,
         id: RecordKey,
         query: Annotated[asked.record_model, Query()],  # type: ignore[name-defined]
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         conditions = Conditions.parse(None, if_none_match)
         includes = {n: asked.includes[n] for n in asked.include_names(query.include)}
-        record = service.get(session, spec, id)
-        if conditions.not_modified(record.version):
-            return Response(status_code=304, headers={"ETag": etag(record.version)})
-        (item,) = with_includes(session, spec, [record], includes)
-        return JSONResponse(item, headers={"ETag": etag(record.version)})
+
+        def read_record(connection: Connection) -> dict[str, Any]:
+            item = service.get_row(connection, spec, id)
+            if conditions.not_modified(item["version"]):
+                return item  # the client has it: no includes to fetch
+            (item,) = include(connection, [item], includes)
+            return item
+
+        item = await db.read(request.app.state.engine, read_record)
+        tag = {"ETag": etag(item["version"])}
+        if conditions.not_modified(item["version"]):
+            return Response(status_code=304, headers=tag)
+        return json_bytes(dumps(item), tag)
 
     @router.put(
         "/{id}",
@@ -269,7 +285,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     )
     def record_history(
         session: ReadSession, id: RecordKey, query: Annotated[HistoryQuery, Query()]
-    ) -> JSONResponse:
+    ) -> Response:
         record = service.find(session, spec, id)
         record_id = record.id if record is not None else service.parse_key(id)
         keys = [SortKey(col(Change.seq))]
@@ -283,6 +299,6 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         if not items and not after:
             raise NotFound(f"No history for a {one} with id '{id[: service.MAX_KEY]}'.")
         next_cursor = cursor.encode(keys, SimpleNamespace(seq=more), scope) if more else None
-        return JSONResponse({"items": items, "next_cursor": next_cursor})
+        return json_bytes(dumps({"items": items, "next_cursor": next_cursor}), {})
 
     return router

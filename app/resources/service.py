@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 from sqlmodel import Session
 
 from app.problems import NotFound
 from app.resources import cursor
 from app.resources.cursor import SortKey
+from app.resources.rows import shape
 from app.resources.spec import ResourceSpec
 
 MAX_KEY = 200  # the longest slug
@@ -30,18 +31,28 @@ def parse_key(key: str) -> UUID | str:
         return key
 
 
-def find(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
-    """The record with this id (or slug, where the collection has slugs), or None."""
-    table: Any = spec.table
+def _key_column(spec: ResourceSpec, key: str) -> tuple[str, UUID | str] | None:
+    """Which column a key names (`id` or `slug`) and its value; None when it names none."""
     if len(key) > MAX_KEY or "\x00" in key:
         return None  # no id or slug looks like that
     parsed = parse_key(key)
     if isinstance(parsed, UUID):
-        condition = table.id == parsed
-    elif spec.has_slug:
-        condition = table.slug == parsed
-    else:
+        return "id", parsed
+    return ("slug", parsed) if spec.has_slug else None
+
+
+def _not_found(spec: ResourceSpec, key: str) -> NotFound:
+    by = "id or slug" if spec.has_slug else "id"
+    return NotFound(f"No {spec.singular} with {by} '{key[:MAX_KEY]}'.")
+
+
+def find(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
+    """The record with this id (or slug, where the collection has slugs), or None."""
+    table: Any = spec.table
+    found = _key_column(spec, key)
+    if found is None:
         return None
+    condition = getattr(table, found[0]) == found[1]
     query = select(table).where(condition)
     if for_update:
         query = query.with_for_update()
@@ -51,13 +62,25 @@ def find(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = F
 def get(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = False) -> Any:
     record = find(session, spec, key, for_update=for_update)
     if record is None:
-        by = "id or slug" if spec.has_slug else "id"
-        raise NotFound(f"No {spec.singular} with {by} '{key[:MAX_KEY]}'.")
+        raise _not_found(spec, key)
     return record
 
 
+def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, Any]:
+    """One record as JSON-ready values (see app.resources.rows), or a 404."""
+    found = _key_column(spec, key)
+    rows = shape(spec)
+    query = rows.by_id if found and found[0] == "id" else rows.by_slug
+    row = None
+    if found is not None and query is not None:
+        row = connection.execute(query, {"key": found[1]}).first()
+    if row is None:
+        raise _not_found(spec, key)
+    return rows.record(row)
+
+
 def list_page(
-    session: Session,
+    session: Session | Connection,
     spec: ResourceSpec,
     *,
     keys: list[SortKey],
@@ -66,12 +89,19 @@ def list_page(
     after: str | None = None,
     count: bool = False,
     scope: str = "",
+    records: bool = False,
 ) -> Page:
-    """One keyset page; never OFFSET, so pages stay stable while rows are added."""
-    query = select(spec.table).where(*where)
+    """One keyset page; never OFFSET, so pages stay stable while rows are added. Rows are
+    ORM objects, or with `records` JSON-ready dicts made straight from the columns."""
+    query: Any = select(*shape(spec).columns) if records else select(spec.table)
+    query = query.where(*where)
     total = session.scalar(select(func.count()).select_from(query.subquery())) if count else None
     if after is not None:
         query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
-    rows = list(session.scalars(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
+    query = query.order_by(*cursor.order_by(keys)).limit(limit + 1)
+    rows: list[Any] = list(session.execute(query) if records else session.scalars(query))
     next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
-    return Page(rows=rows[:limit], next_cursor=next_cursor, total=total)
+    page = rows[:limit]
+    return Page(
+        rows=shape(spec).records(page) if records else page, next_cursor=next_cursor, total=total
+    )

@@ -1,14 +1,32 @@
 """Reading the change log: `/changes` pages and record history (see app.sync.changelog for
-why `seq > after` never skips a change)."""
+why `seq > after` never skips a change).
+
+Columns only, no ORM objects, and each stored record goes out as the JSON text it was
+stored as (an orjson Fragment: never parsed, never re-encoded); the caller serialises the
+whole page once with app.resources.rows.dumps.
+"""
 
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Connection, Text, cast, select
 from sqlmodel import Session, col
 
 from app.sync.changelog import Change, head
+
+ITEM: tuple[Any, ...] = (
+    col(Change.seq),
+    col(Change.collection),
+    col(Change.record_id).label("id"),
+    col(Change.op),
+    col(Change.version),
+    col(Change.changed_at),
+    col(Change.actor),
+    cast(col(Change.record), Text).label("record"),  # the stored text, not parsed
+)
+NAMES = tuple(column.key for column in ITEM)
 
 
 @dataclass(frozen=True)
@@ -17,50 +35,40 @@ class FeedPage:
     next_after: int
 
 
-def change_json(change: Change) -> dict[str, Any]:
-    return {
-        "seq": change.seq,
-        "collection": change.collection,
-        "id": str(change.record_id),
-        "op": change.op,
-        "version": change.version,
-        "changed_at": change.changed_at.isoformat().replace("+00:00", "Z"),
-        "actor": change.actor,
-        "record": change.record,
-    }
+def _item(row: Any, names: tuple[str, ...] = NAMES) -> dict[str, Any]:
+    item = dict(zip(names, row, strict=True))
+    record = item["record"]
+    item["record"] = orjson.Fragment(record) if record is not None else None
+    return item
 
 
-def read(session: Session, after: int, limit: int, collections: list[str]) -> FeedPage:
+def read(session: Session | Connection, after: int, limit: int, collections: list[str]) -> FeedPage:
     """Changes after `after`, oldest first. When fewer than `limit` match, `next_after`
     jumps to the head, past changes of other collections."""
-    last = head(session)  # read first: everything up to it has committed
-    query = select(Change).where(col(Change.seq) > after, col(Change.seq) <= last)
+    last = head(session)  # type: ignore[arg-type]  # read first: all up to it has committed
+    query = select(*ITEM).where(col(Change.seq) > after, col(Change.seq) <= last)
     if collections:
         query = query.where(col(Change.collection).in_(collections))
-    changes = list(session.scalars(query.order_by(col(Change.seq)).limit(limit)))
-    next_after = changes[-1].seq if len(changes) == limit else max(after, last)
-    return FeedPage([change_json(c) for c in changes], next_after)
+    rows = session.execute(query.order_by(col(Change.seq)).limit(limit)).all()
+    next_after = rows[-1].seq if len(rows) == limit else max(after, last)
+    return FeedPage([_item(row) for row in rows], next_after)
 
 
 def history(
-    session: Session, collection: str, record_id: UUID, after: int, limit: int
+    session: Session | Connection, collection: str, record_id: UUID, after: int, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Every version of one record, oldest first; the last `seq` when there are more."""
-    changes = list(
-        session.scalars(
-            select(Change)
-            .where(
-                col(Change.collection) == collection,
-                col(Change.record_id) == record_id,
-                col(Change.seq) > after,
-            )
-            .order_by(col(Change.seq))
-            .limit(limit + 1)
+    columns = [c for c in ITEM if c.key not in ("collection", "id")]
+    rows = session.execute(
+        select(*columns)
+        .where(
+            col(Change.collection) == collection,
+            col(Change.record_id) == record_id,
+            col(Change.seq) > after,
         )
-    )
-    more = changes[limit - 1].seq if len(changes) > limit else None
-    items = [
-        {k: v for k, v in change_json(c).items() if k not in ("collection", "id")}
-        for c in changes[:limit]
-    ]
-    return items, more
+        .order_by(col(Change.seq))
+        .limit(limit + 1)
+    ).all()
+    more = rows[limit - 1].seq if len(rows) > limit else None
+    names = tuple(c.key for c in columns)
+    return [_item(row, names) for row in rows[:limit]], more

@@ -4,16 +4,16 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from app import db
 from app.access.guard import guard
 from app.actor import Actor
-from app.db import WriteSession, read_session
+from app.db import WriteSession
 from app.market.registry import BY_PATH, SPECS
 from app.problems import (
     RETRYABLE,
@@ -25,6 +25,7 @@ from app.problems import (
 )
 from app.resources import writes
 from app.resources.query import StrictQuery, single_valued
+from app.resources.rows import dumps
 from app.sync import batch as batch_ops
 from app.sync import feed
 from app.sync.batch import MAX_OPERATIONS, BatchRequest
@@ -65,9 +66,8 @@ def _collections(raw: str | None) -> list[str]:
     return names
 
 
-def _read(engine: Engine, after: int, limit: int, collections: list[str]) -> feed.FeedPage:
-    with read_session(engine) as session:
-        return feed.read(session, after, limit, collections)
+async def _read(engine: Engine, after: int, limit: int, names: list[str]) -> feed.FeedPage:
+    return await db.read(engine, lambda connection: feed.read(connection, after, limit, names))
 
 
 @router.get(
@@ -79,12 +79,12 @@ def _read(engine: Engine, after: int, limit: int, collections: list[str]) -> fee
     "last + 1). With `wait`, an empty answer is held open until a change arrives.",
     responses={400: {}},
 )
-async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> JSONResponse:
+async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> Response:
     collections = _collections(query.collections)
     engine = request.app.state.engine
     # `known` is taken before each read: a change that commits after it wakes the wait.
     known = hub.head
-    page = await run_in_threadpool(_read, engine, query.after, query.limit, collections)
+    page = await _read(engine, query.after, query.limit, collections)
     deadline = asyncio.get_running_loop().time() + query.wait
     while not page.items and not hub.closing:
         left = deadline - asyncio.get_running_loop().time()
@@ -94,8 +94,9 @@ async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> 
         if hub.head == known:
             break  # timed out, or shutting down
         known = hub.head
-        page = await run_in_threadpool(_read, engine, page.next_after, query.limit, collections)
-    return JSONResponse({"items": page.items, "next_after": page.next_after})
+        page = await _read(engine, page.next_after, query.limit, collections)
+    body = dumps({"items": page.items, "next_after": page.next_after})
+    return Response(body, media_type="application/json")
 
 
 BATCH_EXAMPLES = {

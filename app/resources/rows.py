@@ -1,0 +1,97 @@
+"""Reads without ORM objects: each collection's columns selected as Core rows, turned into
+JSON-ready dicts by a converter made once per collection, and the body serialised once.
+
+The output is the public model's `model_dump(mode="json")` (tests compare the two): the
+same keys in the same order, numbers through the same serializer, computed fields from the
+same properties. UUIDs, datetimes and dates stay Python objects until orjson writes them,
+in C: `OPT_UTC_Z` writes `...Z` as pydantic does.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import Column, Connection, Select, bindparam, select
+from sqlalchemy.orm import Session
+
+from app.market.types import json_number
+from app.resources.spec import ResourceSpec
+
+OPTIONS = orjson.OPT_UTC_Z
+
+
+def dumps(body: Any) -> bytes:
+    return orjson.dumps(body, option=OPTIONS)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one collection's rows become records."""
+
+    columns: tuple[Column[Any], ...]  # the public fields' columns, in the public order
+    names: tuple[str, ...]
+    numbers: tuple[str, ...]  # floats: written as the public model writes them (360, not 360.0)
+    computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # e.g. energy densities' `display`
+    by_id: Select[Any]  # one record by id, built once so SQLAlchemy caches its compiled form
+    by_slug: Select[Any] | None
+
+    def record(self, row: Sequence[Any]) -> dict[str, Any]:
+        item = dict(zip(self.names, row, strict=True))
+        if self.computed:  # from the stored values, before numbers are rewritten
+            view = SimpleNamespace(**item)
+            for name, fget in self.computed:
+                item[name] = fget(view)
+        for name in self.numbers:
+            if (value := item[name]) is not None:
+                item[name] = json_number(value)
+        return item
+
+    def records(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        return [self.record(row) for row in rows]
+
+
+@cache
+def shape(spec: ResourceSpec) -> Shape:
+    public = spec.models.public
+    table = spec.sa_table
+    columns = tuple(table.c[name] for name in public.model_fields)
+    base = select(*columns)
+    return Shape(
+        columns=columns,
+        names=tuple(public.model_fields),
+        numbers=tuple(c.name for c in columns if c.type.python_type is float),
+        computed=tuple(
+            (name, field.wrapped_property.fget)  # type: ignore[misc]
+            for name, field in public.model_computed_fields.items()
+        ),
+        by_id=base.where(table.c.id == bindparam("key")),
+        by_slug=base.where(table.c.slug == bindparam("key")) if spec.has_slug else None,
+    )
+
+
+def json_ready(value: Any) -> Any:
+    """A value as `model_dump(mode="json")` has it: for CSV cells and stored JSON."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def fetch_by_ids(
+    connection: Connection | Session, spec: ResourceSpec, ids: Iterable[Any]
+) -> dict[Any, dict[str, Any]]:
+    """Records of `spec` by id: one query for all of them."""
+    wanted = set(ids) - {None}
+    if not wanted:
+        return {}
+    found = shape(spec)
+    rows = connection.execute(select(*found.columns).where(spec.sa_table.c.id.in_(wanted)))
+    return {record["id"]: record for record in found.records(rows)}
