@@ -331,3 +331,30 @@ def test_import_goes_set_based(client: TestClient, engine: Engine, set_based: li
     assert set_based == [50]
     changes = client.get(f"{API}/changes", params={"limit": 1000}).json()["items"]
     assert [c["actor"] for c in changes[-50:]] == ["cli"] * 50
+
+
+def test_a_left_over_search_entry_is_replaced_as_op_by_op(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, set_based: list[int]
+) -> None:
+    """New records' entries are not looked up; one left over makes the bulk insert fail,
+    and the replay overwrites it as the per-operation path does."""
+    ghost = str(uuid.uuid4())
+    real_setup = _setup
+
+    def with_ghost(client: TestClient) -> None:
+        real_setup(client)
+        with Session(engine) as session:
+            session.add(SearchEntry(record_id=uuid.UUID(ghost), collection="sources",
+                                    label="Ghost", label_norm="ghost", local_norm="",
+                                    text="ghost"))  # fmt: skip
+            session.commit()
+
+    monkeypatch.setattr(f"{__name__}._setup", with_ghost)
+    operations = [
+        _op("PUT", "sources", {"slug": "one", "title": "One", "kind": "report"}, ghost),
+        _op("PUT", "sources", {"slug": "two", "title": "Two", "kind": "report"}, _id(30)),
+    ]
+    fast, _ = _both_ways(client, engine, monkeypatch, operations)
+    assert set_based == [0]
+    labels = {e["label"] for e in fast["entries"] if e["collection"] == "sources"}
+    assert labels == {"Report", "One", "Two"}

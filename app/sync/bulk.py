@@ -75,8 +75,6 @@ def apply(session: Session, operations: list[Any], actor: str) -> list[writes.Wr
         savepoint.rollback()
         session.expire_all()  # rows we marked as updated are back to what the database has
         return None
-    # One JSON rendering per record serves the answer and the change log alike.
-    written = [replace(w, json=record_json(spec, w.record)) for w in written]
     for one in written:
         if one.op is not None:
             changelog.stage(session, spec, one.record, one.op, actor, one.json)
@@ -181,8 +179,17 @@ def _write(
         for record, row in updated:  # the session's copies, as the database now has them
             for name, value in row.items():
                 set_committed_value(record, name, value)
-    changed_records = [w.record for w in written if w.op is not None]
-    search_index.reindex_many(session, spec, changed_records, renamed=renamed)
+    # One JSON rendering per record serves the answer, the change log and the label.
+    written = [replace(w, json=record_json(spec, w.record)) for w in written]
+    touched = [w for w in written if w.op is not None]
+    search_index.reindex_many(
+        session,
+        spec,
+        [w.record for w in touched],
+        renamed=renamed,
+        rendered=[w.json for w in touched],
+        fresh={record.id for record in created},
+    )
     session.flush()
     return written
 

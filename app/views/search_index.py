@@ -8,7 +8,7 @@ names (蔚来), fall back to a scan of this one narrow table.
 
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -144,11 +144,16 @@ def names_of(session: Session, spec: ResourceSpec, records: list[Any]) -> list[l
     return names
 
 
-def label_of(spec: ResourceSpec, record: Any, names: list[str]) -> str:
-    """How a record is named in search results (API.md §9, Shapes)."""
+def label_of(
+    spec: ResourceSpec, record: Any, names: list[str], rendered: dict[str, Any] | None = None
+) -> str:
+    """How a record is named in search results (API.md §9, Shapes). `rendered`: the record
+    as JSON, if the caller has it, so that `display` needs no second validation."""
     if spec.path == "partnerships":
         return " × ".join(names)
     if spec.path == "energy-densities":
+        if rendered is not None:
+            return str(rendered["display"])
         return str(spec.models.public.model_validate(record).display)  # type: ignore[attr-defined]
     return str(getattr(record, spec.label_field))
 
@@ -164,8 +169,10 @@ def _text(record: Any, label: str, names: list[str]) -> str:
     return normalize("\n".join(parts))
 
 
-def _entry(spec: ResourceSpec, record: Any, names: list[str]) -> dict[str, str]:
-    label = label_of(spec, record, names)[:LABEL_MAX]
+def _entry(
+    spec: ResourceSpec, record: Any, names: list[str], rendered: dict[str, Any] | None
+) -> dict[str, str]:
+    label = label_of(spec, record, names, rendered)[:LABEL_MAX]
     return {
         "label": label,
         "label_norm": normalize(label)[:LABEL_MAX],
@@ -185,17 +192,25 @@ def reindex_many(
     records: list[Any],
     *,
     renamed: Sequence[Any] = (),
+    rendered: Sequence[dict[str, Any] | None] | None = None,
+    fresh: Collection[uuid.UUID] = (),
 ) -> None:
     """Write the entries of `records` (one query finds those that exist, one executemany
-    inserts the rest, in order); then re-label the dependents of the `renamed` ones."""
+    inserts the rest, in order); then re-label the dependents of the `renamed` ones.
+    `rendered`: the records as JSON, if the caller has them already. `fresh`: ids of
+    records inserted in this transaction, not looked up (an entry left over for one
+    would make the insert fail on the unique constraint, never be silently doubled)."""
     names = names_of(session, spec, records)
     # ORM objects for the existing entries, so the session never holds a stale copy.
     query = select(SearchEntry).where(col(SearchEntry.collection) == spec.path)
-    found = scalars_in(session, query, col(SearchEntry.record_id), [r.id for r in records])
+    ids = [r.id for r in records if r.id not in fresh]
+    found = scalars_in(session, query, col(SearchEntry.record_id), ids)
     existing = {entry.record_id: entry for entry in found}
     new = []
-    for record, its_names in zip(records, names, strict=True):
-        values = _entry(spec, record, its_names)
+    for record, its_names, its_json in zip(
+        records, names, rendered or [None] * len(records), strict=True
+    ):
+        values = _entry(spec, record, its_names, its_json)
         if (entry := existing.get(record.id)) is None:
             new.append({"record_id": record.id, "collection": spec.path, **values})
             continue
