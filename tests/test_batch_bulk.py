@@ -79,12 +79,21 @@ class Canonical:
 
 
 def _apply(
-    client: TestClient, engine: Engine, operations: list[dict[str, Any]], *, atomic: bool = True
+    client: TestClient,
+    engine: Engine,
+    operations: list[dict[str, Any]],
+    *,
+    atomic: bool = True,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Start from the setup, send the batch, and read back everything it left."""
     _setup(client)
     before = client.get(f"{API}/changes").json()["next_after"]
-    response = client.post(f"{API}/batch", json={"atomic": atomic, "operations": operations})
+    response = client.post(
+        f"{API}/batch",
+        params={"dry_run": "true"} if dry_run else {},
+        json={"atomic": atomic, "operations": operations},
+    )
     changes = client.get(f"{API}/changes", params={"after": before, "limit": 1000}).json()
     with Session(engine) as session:
         entries = [
@@ -317,6 +326,10 @@ def test_dry_runs_and_non_atomic_batches_answer_as_the_real_run(
     assert real["answer"] == lone["answer"]
     assert real["changes"] == lone["changes"]
     assert real["entries"] == lone["entries"]
+    dry = _apply(client, engine, operations, dry_run=True)
+    assert dry["answer"] == {**real["answer"], "dry_run": True}
+    assert dry["changes"] == []
+    assert len(dry["entries"]) == len(real["entries"]) - 5, "nothing of the batch kept"
 
 
 def test_import_goes_set_based(client: TestClient, engine: Engine, set_based: list[int]) -> None:

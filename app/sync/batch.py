@@ -147,9 +147,10 @@ def run(
 
     Without `atomic`, each operation is its own unit: committed on success (or, in a dry
     run, kept in a savepoint so later operations see it), undone alone on failure.
-    An atomic batch applies each run of POSTs and PUTs on one collection set-based
-    (app.sync.bulk) and replays the run op by op when that path declines; a non-atomic
-    batch, whose operations each commit alone, always goes op by op.
+    An atomic batch (dry run or not) applies each run of POSTs and PUTs on one collection
+    set-based (app.sync.bulk), replaying the run op by op when that path declines; a
+    non-atomic batch, whose operations each commit (or keep a savepoint) alone, always
+    goes op by op.
     """
     outcome = Outcome()
     index, one_by_one_until = 0, 0
