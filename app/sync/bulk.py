@@ -13,7 +13,7 @@ that does not resolve, a self-reference whose chain touches the run, a repeated 
 or a constraint error from the bulk statements (rolled back to a savepoint first).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
@@ -172,7 +172,7 @@ def _write(
     # Inserts before updates, each in operation order: then a unique value that the
     # operations would clash on in order clashes here too (the reverse only costs a replay).
     if created:
-        session.execute(insert(table), [_columns(spec, record) for record in created])
+        session.execute(insert(table), [vars(record) for record in created])
     if updated:
         statement = update(table).where(table.c.id == bindparam("_id"))
         session.execute(statement, [{**row, "_id": record.id} for record, row in updated])
@@ -180,7 +180,9 @@ def _write(
             for name, value in row.items():
                 set_committed_value(record, name, value)
     # One JSON rendering per record serves the answer, the change log and the label.
-    written = [replace(w, json=record_json(spec, w.record)) for w in written]
+    written = [
+        writes.Written(w.record, w.status, w.op, record_json(spec, w.record)) for w in written
+    ]
     touched = [w for w in written if w.op is not None]
     search_index.reindex_many(
         session,
@@ -196,14 +198,11 @@ def _write(
 
 def _new_record(spec: ResourceSpec, planned: _Planned) -> SimpleNamespace:
     """The row writes._insert would build, without the cost of an ORM object (nothing
-    reads it back from the session): the model's defaults for what the body leaves out."""
+    reads it back from the session): the model's defaults for what the body leaves out.
+    Its attributes are exactly the table's columns, so `vars()` of it is the row."""
     row: dict[str, Any] = {"id": planned.record_id, **planned.values}
     for name, field in spec.table.model_fields.items():
         if name not in row:  # FieldInfo.get_default inspects the factory's signature: slow
             factory: Any = field.default_factory
             row[name] = factory() if factory is not None else field.default
     return SimpleNamespace(**row)
-
-
-def _columns(spec: ResourceSpec, record: Any) -> dict[str, Any]:
-    return {column.key: getattr(record, column.key) for column in spec.sa_table.columns}
