@@ -111,12 +111,14 @@ def read_now(engine: Engine, fn: Callable[[Connection], T]) -> T:
         return fn(connection)
 
 
-async def read(engine: Engine, fn: Callable[[Connection], T]) -> T:
+async def read(engine: Engine, fn: Callable[[Connection], T], *, bounded: bool = True) -> T:
     """A whole read (connection, queries, rows) at once. SQLite runs in this process and an
     indexed read of a record or a page takes less time than a threadpool trip, which under
     load also waits for the GIL: it runs right here. Postgres reads wait on the network,
-    so they go to the threadpool: one trip a request."""
-    if engine.dialect.name == "sqlite":
+    so they go to the threadpool: one trip a request. So does a read whose cost grows with
+    the data (`count=true`, a text search): on the event loop it would stall every other
+    request, while in a thread SQLite releases the GIL as it works."""
+    if engine.dialect.name == "sqlite" and bounded:
         return read_now(engine, fn)
     return await run_in_threadpool(read_now, engine, fn)
 

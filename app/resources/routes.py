@@ -154,7 +154,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
                 body["total"] = page.total
             return dumps(body), page.next_cursor
 
-        content, next_cursor = await db.read(engine, read_page)
+        bounded = not params.count and params.q is None
+        content, next_cursor = await db.read(engine, read_page, bounded=bounded)
         return json_bytes(content, next_link(request, next_cursor))
 
     @router.post(
