@@ -1,6 +1,7 @@
 """One database setup for the app, the CLI and Alembic: engines, pragmas, sessions."""
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -66,13 +68,39 @@ def get_engine(url: str) -> Engine:
         return engine
     # A server whose database was made as SQL_ASCII hands psycopg bytes unless asked
     # for UTF-8; the contract is UTF-8 throughout.
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
         connect_args={"client_encoding": "utf8"},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_BEFORE_PING_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping, but only for a connection that has sat unused for a second: a ping
+    is a round trip, as dear as a GET itself, and a connection that served a request
+    moments ago is alive. After a restart of the server every idle connection fails its
+    ping and is replaced (the pool retries the checkout); one returned in the last second
+    can still fail its request with a 503, and that invalidates the rest of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _stamp(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get("checked_in", float("-inf"))
+        if idle < IDLE_BEFORE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(str(exc)) from exc
 
 
 def read_session(engine: Engine) -> Session:
