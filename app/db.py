@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -56,12 +57,21 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.connection.driver_connection.execute(f"BEGIN {mode}")
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (the change log's records, vehicle models) stored compact and in UTF-8, as
+# the API writes JSON: the feed splices stored records into its answers unparsed.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """The engine for a URL, made once per process."""
     if is_sqlite(url):
         _prepare_sqlite_folder(url)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **JSON_CODEC)
         _configure_sqlite(engine)
         # Try the folder again on every connection, so a fixed disk heals without a restart.
         event.listen(engine, "do_connect", lambda *_: _prepare_sqlite_folder(url))
@@ -70,6 +80,7 @@ def get_engine(url: str) -> Engine:
     # for UTF-8; the contract is UTF-8 throughout.
     engine = create_engine(
         url,
+        **JSON_CODEC,
         pool_size=10,
         max_overflow=10,
         connect_args={"client_encoding": "utf8"},
