@@ -123,15 +123,18 @@ def write_session(engine: Engine) -> Session:
 
 
 def refresh_sqlite_statistics(engine: Engine) -> None:
-    """SQLite has no planner statistics until ANALYZE runs, and without them it guesses
-    that `status = 'claimed'` matches a handful of rows, sorts every match instead of
-    walking the `(value_min, id)` index, and a page at 1M records takes a second. Run at
-    start, sampled (analysis_limit), so it takes milliseconds at any size; best effort."""
+    """Give SQLite's planner statistics when it has none (a file made before migration 0005,
+    which analyses): without them it misjudges every index. Statistics already there are
+    kept; they came from a full ANALYZE. Sampled (analysis_limit) so that a start takes a
+    second at most; a small sample is not enough, as it makes every value of an enum look
+    rare. Best effort: a file that cannot be opened yet is reported by /readyz instead."""
     if engine.dialect.name != "sqlite":
         return  # Postgres' autovacuum keeps its statistics current
     with contextlib.suppress(Exception), engine.connect() as connection:
         driver: Any = connection.connection.driver_connection
-        driver.execute("PRAGMA analysis_limit=1000")
+        if driver.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+            return
+        driver.execute("PRAGMA analysis_limit=100000")
         driver.execute("ANALYZE")
 
 

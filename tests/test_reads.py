@@ -50,3 +50,26 @@ def test_a_deep_page_is_a_row_value_seek(client: TestClient) -> None:
     assert any("(energy_densities.value_min, energy_densities.id) <" in s for s in statements), (
         statements
     )
+
+
+def test_an_enum_filter_does_not_steer_sqlite_off_the_sort_index(client: TestClient) -> None:
+    """SQLite would take `status`'s index and sort every match; `+status` keeps it on the
+    `(value_min, id)` index, which stops after a page at any size. Postgres is left alone."""
+    partner = create(client, "battery-partners")["id"]
+    for status in ("claimed", "measured", "claimed"):
+        create(client, "energy-densities", battery_partner_id=partner, status=status)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    url = f"{API}/energy-densities?status=claimed&level=cell&sort=-value_min&limit=1"
+    with counting(engine) as statements:
+        items = client.get(url).json()["items"]
+    assert [item["status"] for item in items] == ["claimed"]
+    (listing,) = [s for s in statements if "ORDER BY" in s]
+    if engine.dialect.name == "sqlite":
+        assert "+energy_densities.status IN" in listing, listing
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + listing.replace("?", "'x'", 2).replace("?", "1")
+            ).all()
+        assert not any("TEMP B-TREE" in str(step) for step in plan), plan
+    else:
+        assert "+" not in listing, listing
