@@ -104,6 +104,9 @@ def datasette_command(path: str) -> list[str] | None:
         "--setting",
         "max_returned_rows",
         "1000",
+        "--setting",
+        "max_csv_mb",
+        "0",
     ]
 
 
