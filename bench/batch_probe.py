@@ -12,10 +12,8 @@ process on 127.0.0.1) and then upserts the same rows (fresh ids) with one Core
 
 import argparse
 import contextlib
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,6 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +33,7 @@ from app.db import get_engine, write_session
 from app.market.base import utcnow
 from app.market.products import ENERGY_DENSITIES
 from app.schema import upgrade
+from bench import cases, servers
 
 PARTNER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -69,35 +67,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(url: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "warning", "RATE_LIMIT": ""}
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    env = {"DATABASE_URL": url, "LOG_LEVEL": "warning", "RATE_LIMIT": ""}
+    log = Path(tempfile.gettempdir()) / "batch-probe-server.log"
+    command = servers.app_command(1, port)
+    with servers.running("app", command, port, env, log, "/healthz") as running:
+        yield running.base
 
 
 def bodies(n: int, round_: int) -> list[dict[str, Any]]:
@@ -128,17 +102,8 @@ def core_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def core_upsert(url: str, rows: list[dict[str, Any]]) -> float:
-    engine = get_engine(url)
-    table = ENERGY_DENSITIES.sa_table
-    dialect: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name != "id"},
-    )
     started = time.perf_counter()
-    with engine.begin() as connection:
-        connection.execute(statement, rows)
+    cases.core_upsert(get_engine(url), rows)
     return time.perf_counter() - started
 
 

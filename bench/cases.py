@@ -159,8 +159,9 @@ def _rows(engine: Engine, round_: int, size: int) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def _core_upsert(engine: Engine, rows: list[dict[str, Any]], note: str) -> None:
-    """The same rows through a bare SQLAlchemy Core INSERT … ON CONFLICT DO UPDATE."""
+def core_upsert(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Rows through a bare SQLAlchemy Core INSERT … ON CONFLICT DO UPDATE, one transaction:
+    the baseline of the batch cases (here and in bench/batch_probe.py)."""
     table: Any = EnergyDensity.__table__  # type: ignore[attr-defined]
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
@@ -168,12 +169,16 @@ def _core_upsert(engine: Engine, rows: list[dict[str, Any]], note: str) -> None:
     statement = statement.on_conflict_do_update(
         index_elements=["id"], set_={c: statement.excluded[c] for c in columns}
     )
-    now = dt.datetime.now(dt.UTC)
-    fresh = [
-        {**row, "note": note, "updated_at": now, "version": row["version"] + 1} for row in rows
-    ]
     with engine.begin() as connection:
-        connection.execute(statement, fresh)
+        connection.execute(statement, rows)
+
+
+def _core_upsert(engine: Engine, rows: list[dict[str, Any]], note: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    core_upsert(
+        engine,
+        [{**row, "note": note, "updated_at": now, "version": row["version"] + 1} for row in rows],
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,7 @@ raw figures go to bench/results/<run>.json. Only 127.0.0.1 is ever loaded.
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,8 +126,6 @@ def write_key(url: str) -> str:
 
 
 def _env(url: str) -> dict[str, str]:
-    import os
-
     return {**os.environ, "DATABASE_URL": url, "FLOOR_DATABASE_URL": url}
 
 
