@@ -29,6 +29,10 @@ def test_unknown_path_is_404_problem(client: TestClient) -> None:
     assert_problem(client.get("/api/v1/nothing-here"), 404)
     assert_problem(client.get(f"{API}/partnerships/not-a-uuid"), 404)
     assert_problem(client.get(f"{API}/automakers/'; DROP TABLE automakers; --"), 404)
+    # A collection's router refuses paths outside its prefix by a string test: a path that
+    # only starts with a collection's name is no collection.
+    assert_problem(client.get(f"{API}/automakersx"), 404)
+    assert_problem(client.get(f"{API}/automakers-extra/nio"), 404)
 
 
 def test_wrong_method_is_405_problem_with_allow(client: TestClient) -> None:
