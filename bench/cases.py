@@ -32,6 +32,7 @@ class Load:
     app: list[str]
     floor: list[str] | None = None
     datasette: list[str] | None = None
+    framework: list[str] | None = None  # bench.framework serves the floor's paths
     connections: int = 16
 
 
@@ -87,10 +88,16 @@ def loads(app: str, datasette: str | None, db_name: str, engine: Engine) -> list
             [f"{ED}/{i}" for i in ids],
             [f"{ED}/{i}" for i in ids],
             [f"{table}/{uuid.UUID(i).hex}.json?_shape=objects" for i in ids],
+            [f"{ED}/{i}" for i in ids],
         ),
-        Load("list page", first, first, ds_first if datasette else None),
-        Load("list page, 20 deep", deep, deep, ds_deep),
-        Load("list + include", [p + include for p in first], [p + include for p in first]),
+        Load("list page", first, first, ds_first if datasette else None, first),
+        Load("list page, 20 deep", deep, deep, ds_deep, deep),
+        Load(
+            "list + include",
+            [p + include for p in first],
+            [p + include for p in first],
+            framework=[p + include for p in first],
+        ),
         Load(
             "landscape",
             ["/api/v1/landscape?limit=50", "/api/v1/landscape?limit=50&technology=semi_solid"],

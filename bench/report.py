@@ -67,6 +67,28 @@ def _load_table(rows: list[Row], db: str) -> list[str]:
     return lines
 
 
+def _framework_table(rows: list[Row], db: str) -> list[str]:
+    """Where the gap to the floor goes: FastAPI itself, then the service's contract."""
+    lines = [
+        "| case | size | workers | floor req/s | bare FastAPI req/s | bare ÷ floor | "
+        "API req/s | API ÷ bare FastAPI |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["db"] != db or r["target"] != "framework":
+            continue
+        key = {"db": db, "size": r["size"], "workers": r["workers"], "case": r["case"]}
+        floor, api = _find(rows, **key, target="floor"), _find(rows, **key, target="app")
+        if not floor or not api:
+            continue
+        lines.append(
+            f"| {r['case']} | {r['size']} | {r['workers']} | {floor['rps']:.0f} | "
+            f"{r['rps']:.0f} | {_ratio(r['rps'], floor['rps'])} | {api['rps']:.0f} | "
+            f"{_ratio(api['rps'], r['rps'])} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
 METRICS = {"csv export": "rows_per_s", "feed catch-up": "changes_per_s"}
 
 
@@ -172,6 +194,8 @@ def render(info: dict[str, str], rows: list[Row], results: str) -> str:
     parts += ["", f"Raw figures: `bench/results/{results}`.", ""]
     for db in dict.fromkeys(r["db"] for r in rows):
         parts += [f"### {db}: load cases", "", *_load_table(rows, db), ""]
+        if framework := _framework_table(rows, db):
+            parts += [f"### {db}: the framework's share", "", *framework, ""]
         parts += [f"### {db}: one client, end to end", "", *_single_table(rows, db), ""]
     parts += ["### Targets", "", *_targets(rows), "", END]
     return "\n".join(parts)

@@ -33,7 +33,7 @@ from bench import cases, load, report, servers
 from bench.generate import SIZES
 
 BENCH = Path(__file__).resolve().parent
-PORTS = {"app": 18100, "floor": 18200, "datasette": 18300}
+PORTS = {"app": 18100, "floor": 18200, "datasette": 18300, "framework": 18400}
 DATASETTE = "datasette==0.65.5"
 DATASETTE_VENV = BENCH / ".venv-datasette"
 
@@ -154,6 +154,16 @@ def targets(url: str, db: str, workers: int, logs: Path) -> Iterator[dict[str, s
                     "/api/v1/changes?after=0&limit=1",
                 )
             ),
+            "framework": stack.enter_context(
+                servers.running(
+                    "framework",
+                    servers.floor_command(workers, PORTS["framework"], "bench.framework"),
+                    PORTS["framework"],
+                    env,
+                    logs / "framework.log",
+                    "/api/v1/energy-densities?limit=1",
+                )
+            ),
         }
         command = datasette_command(str(make_url(url).database)) if db == "sqlite" else None
         if command:
@@ -204,7 +214,7 @@ def bench_one(
                 figures["peak_rss_mb"] = up[target].peak_rss_mb()
                 record("csv export", target, figures)
         for case in cases.loads(up["app"].base, ds, name, engine):
-            for target in ("app", "floor", "datasette"):
+            for target in ("app", "floor", "framework", "datasette"):
                 paths = getattr(case, target)
                 if not paths or target not in up:
                     continue

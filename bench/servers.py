@@ -112,10 +112,11 @@ def app_command(workers: int, port: int) -> list[str]:
     ]
 
 
-def floor_command(workers: int, port: int) -> list[str]:
+def floor_command(workers: int, port: int, module: str = "bench.floor") -> list[str]:
+    """The floor, or with module="bench.framework" the same reads behind bare FastAPI."""
     return [
         str(VENV_BIN / "uvicorn"),
-        "bench.floor:app",
+        f"{module}:app",
         "--host",
         HOST,
         "--port",
