@@ -4,15 +4,15 @@ Metrics work with `serve --workers N`: the command points PROMETHEUS_MULTIPROC_D
 fresh folder, every worker writes there, and `/metrics` adds them up.
 """
 
-import json
 import logging
 import os
 import re
 import sys
 import time
-import uuid
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -54,7 +54,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -90,8 +90,9 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        sent = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+        given = sent.decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
@@ -115,8 +116,9 @@ class Observe:
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or UNMATCHED
         method = scope["method"]
-        REQUESTS.labels(method, route, str(status)).inc()
-        DURATION.labels(method, route).observe(seconds)
+        counted, timed = _series(method, route, status)
+        counted.inc()
+        timed.observe(seconds)
         pool = getattr(self.engine, "pool", None)
         if pool is not None and hasattr(pool, "checkedout"):
             POOL_IN_USE.set(pool.checkedout())
@@ -129,6 +131,11 @@ class Observe:
             "actor": scope.get("state", {}).get("actor"),
         }
         log.info("%s %s %s", method, route, status, extra={"fields": fields})
+
+
+@lru_cache(maxsize=1024)  # labels() validates and takes a lock on every call
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    return REQUESTS.labels(method, route, str(status)), DURATION.labels(method, route)
 
 
 def metrics(request: Request) -> Response:
