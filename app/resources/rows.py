@@ -67,10 +67,11 @@ class HexUuid(Uuid[UUID]):
         return _uuid_from_hex
 
 
-def _selected(column: Column[Any]) -> Column[Any] | Label[Any]:
+def selected(column: Column[Any], name: str | None = None) -> Column[Any] | Label[Any]:
+    """A column as the read paths select it: UUIDs through HexUuid, under `name`."""
     if isinstance(column.type, Uuid):
-        return type_coerce(column, HexUuid()).label(column.name)
-    return column
+        return type_coerce(column, HexUuid()).label(name or column.name)
+    return column.label(name) if name else column
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,10 @@ def shape(spec: ResourceSpec) -> Shape:
     public = spec.models.public
     table = spec.sa_table
     columns = tuple(table.c[name] for name in public.model_fields)
-    selected = tuple(_selected(column) for column in columns)
-    base = select(*selected)
+    chosen = tuple(selected(column) for column in columns)
+    base = select(*chosen)
     return Shape(
-        columns=selected,
+        columns=chosen,
         names=tuple(public.model_fields),
         numbers=tuple(c.name for c in columns if c.type.python_type is float),
         computed=tuple(

@@ -14,12 +14,13 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 from sqlmodel import Session, col
 
+from app.resources.rows import selected
 from app.sync.changelog import Change, head
 
 ITEM: tuple[Any, ...] = (
     col(Change.seq),
     col(Change.collection),
-    col(Change.record_id).label("id"),
+    selected(Change.__table__.c.record_id, "id"),  # type: ignore[attr-defined]
     col(Change.op),
     col(Change.version),
     col(Change.changed_at),
