@@ -60,6 +60,8 @@ def _load_table(rows: list[Row], db: str) -> list[str]:
         floor_cells = f"{floor['rps']:.0f} | {_ratio(r['rps'], floor['rps'])}" if floor else "— | —"
         ds_cells = f"{ds['rps']:.0f} | {_ratio(r['rps'], ds['rps'])}" if ds else "— | —"
         latency = f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / {r['p99_ms']:.1f}"
+        if not r.get("requests"):  # wrk reports zeros when no request finished in time
+            latency = "none finished in the run"
         lines.append(
             f"| {r['case']} | {r['size']} | {r['workers']} | {r['rps']:.0f} | {latency} | "
             f"{floor_cells} | {ds_cells} |"
