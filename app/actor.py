@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-ANONYMOUS = "anonymous"  # until API keys exist; then the key's name
-CLI = "cli"
-SYSTEM = "system"
+ANONYMOUS = "anonymous"  # no key was sent (writes always need one, so reads only)
+CLI = "cli"  # imports and other commands run from the command line
+SYSTEM = "system"  # the demo data
 
 
 def current_actor(request: Request) -> str:
+    """The name of the API key that `app.access.guard` accepted for this request."""
     actor: str = getattr(request.state, "actor", ANONYMOUS)
     return actor
 

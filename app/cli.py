@@ -1,4 +1,4 @@
-"""The `battery-intel` command: serve, migrate, seed."""
+"""The `battery-intel` command: serve, migrate, seed, export, import and keys."""
 
 import contextlib
 import os
@@ -16,7 +16,7 @@ from app.access.keys import Scope, create_key, list_keys, revoke
 from app.actor import CLI
 from app.db import get_engine, read_session, write_session
 from app.market.demo import seed as seed_demo
-from app.market.registry import BY_PATH
+from app.market.registry import SPECS
 from app.ops.observe import configure_logging
 from app.schema import upgrade
 from app.settings import get_settings
@@ -106,8 +106,9 @@ def import_data(
     """Import records through the API's validation, all or nothing (existing ids replaced)."""
     text = file.read_text(encoding="utf-8")
     if collection is not None:
-        if collection not in BY_PATH:
-            raise typer.BadParameter(f"unknown collection; use one of {', '.join(BY_PATH)}")
+        if collection not in {spec.path for spec in SPECS}:
+            names = ", ".join(spec.path for spec in SPECS)
+            raise typer.BadParameter(f"unknown collection; use one of {names}")
         lines, bad = read_csv(text, collection), list[tuple[int, str]]()
     else:
         lines, bad = read_jsonl(text.splitlines())

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.problems import PROBLEM_JSON, ProblemModel
+from app.resources.query import QUERY_SCHEMAS
 
 DESCRIPTION = """
 Track the race to semi-solid-state and all-solid-state EV batteries: which automaker
@@ -67,6 +68,8 @@ def _problem_responses(schema: dict[str, Any]) -> None:
     )
     for name, definition in components["Problem"].pop("$defs", {}).items():
         components[name] = definition
+    for name, definition in QUERY_SCHEMAS.items():
+        components.setdefault(name, definition)
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -14,16 +14,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
+import app.tables  # noqa: F401 - registers every table and collection before the routers are built
 from app import __version__
 from app.access.limits import BodyLimits, RateLimit, SecurityHeaders
 from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi
-from app.market.registry import SPECS
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
-from app.resources.routes import API_PREFIX, build_router
+from app.resources.catalog import catalog
+from app.resources.handlers import API_PREFIX
+from app.resources.routes import build_router
 from app.settings import Settings, get_settings
 from app.sync.hub import Watcher, hub
 from app.sync.routes import router as sync_router
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=TITLE,
         version=__version__,
         description=DESCRIPTION,
-        openapi_tags=[{"name": spec.tag, "description": spec.description} for spec in SPECS]
+        openapi_tags=[{"name": spec.tag, "description": spec.description} for spec in catalog]
         + [
             {"name": "views", "description": "Analyst views: search, landscape, statistics."},
             {"name": "sync", "description": "For partner systems: change feed, batch, export."},
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
         )
-    for spec in SPECS:
+    for spec in catalog:
         app.include_router(build_router(spec))
     app.include_router(views_router)
     app.include_router(sync_router)
@@ -118,7 +120,7 @@ def _wake_long_polls_on_exit(loop: asyncio.AbstractEventLoop) -> None:
 
 def _root(request: Request) -> Response:
     """Browsers get a page of links; API clients get the same links as JSON."""
-    collections = {spec.path: f"{API_PREFIX}/{spec.path}" for spec in SPECS}
+    collections = {spec.path: f"{API_PREFIX}/{spec.path}" for spec in catalog}
     if "text/html" in request.headers.get("accept", ""):
         items = "".join(
             f'<li><a href="{escape(url)}">{escape(name)}</a></li>'

@@ -5,7 +5,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.columns import metadata
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:battery-intel:problem:"
@@ -43,6 +45,11 @@ class Problem(Exception):
     status: int = 500
     slug: str = "internal-error"
 
+    def __init_subclass__(cls, *, status: int, slug: str, **kwargs: Any) -> None:
+        """Each kind of problem has its fixed status and its `type` (a URN ending in `slug`)."""
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.slug = status, slug
+
     def __init__(
         self,
         detail: str,
@@ -57,6 +64,13 @@ class Problem(Exception):
         self.headers = headers or {}
         self.extra = extra
 
+    @classmethod
+    def on(cls, field: str, message: str, detail: str | None = None, **extra: Any) -> Self:
+        """A problem with one named field (`query.sort`, `body.value_min`, `header.If-Match`):
+        the one way every error list is made."""
+        errors = [{"field": field, "message": message}]
+        return cls(detail or f"{field}: {message}", errors=errors, **extra)
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": TYPE_PREFIX + self.slug,
@@ -70,59 +84,69 @@ class Problem(Exception):
         return body
 
 
-class BadRequest(Problem):
-    status, slug = 400, "bad-request"
+class BadRequest(Problem, status=400, slug="bad-request"):
+    """A query, path or header parameter is wrong (unknown ones included)."""
 
 
-class Unauthorized(Problem):
-    status, slug = 401, "unauthorized"
+class Unauthorized(Problem, status=401, slug="unauthorized"):
+    """No API key, or one that is malformed, unknown or revoked."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="battery-intel"'})
 
 
-class Forbidden(Problem):
-    status, slug = 403, "forbidden"
+class Forbidden(Problem, status=403, slug="forbidden"):
+    """The API key's scope does not allow this."""
 
 
-class NotFound(Problem):
-    status, slug = 404, "not-found"
+class NotFound(Problem, status=404, slug="not-found"):
+    """No such record (any more)."""
 
 
-class Conflict(Problem):
-    status, slug = 409, "conflict"
+class Conflict(Problem, status=409, slug="conflict"):
+    """A duplicate unique value, a record still referenced, or a collision with a writer."""
 
 
-class PreconditionFailed(Problem):
-    status, slug = 412, "precondition-failed"
+class PreconditionFailed(Problem, status=412, slug="precondition-failed"):
+    """`If-Match` or `If-None-Match` did not hold; nothing was changed."""
 
 
-class Unprocessable(Problem):
-    status, slug = 422, "validation-error"
+class PayloadTooLarge(Problem, status=413, slug="payload-too-large"):
+    """A body over the limit, declared or counted as it streamed; a batch too long."""
 
 
-class PayloadTooLarge(Problem):
-    status, slug = 413, "payload-too-large"
+class UnsupportedMediaType(Problem, status=415, slug="unsupported-media-type"):
+    """A body that is not JSON."""
 
 
-class UnsupportedMediaType(Problem):
-    status, slug = 415, "unsupported-media-type"
+class Unprocessable(Problem, status=422, slug="validation-error"):
+    """A body that breaks the rules; `errors` names each field."""
 
 
-class TooManyRequests(Problem):
-    status, slug = 429, "too-many-requests"
+class FailedDependency(Problem, status=424, slug="failed-dependency"):
+    """An operation of an atomic batch not applied because an earlier one failed."""
 
 
-class FailedDependency(Problem):
-    status, slug = 424, "failed-dependency"
+class TooManyRequests(Problem, status=429, slug="too-many-requests"):
+    """Over the rate limit; `Retry-After` says when to try again."""
 
 
-class ServiceUnavailable(Problem):
-    status, slug = 503, "service-unavailable"
+class ServiceUnavailable(Problem, status=503, slug="service-unavailable"):
+    """The database is unreachable or not migrated; `Retry-After` says when to retry."""
 
 
 def field_problem(field: str, message: str) -> Unprocessable:
-    return Unprocessable(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return Unprocessable.on(field, message)
+
+
+class RaisedThrough(StarletteHTTPException):
+    """Carries a Problem through code that lets only HTTPException pass: FastAPI turns any
+    other error raised while it reads a body into a 400, and a body that grows over the
+    limit as it streams must be the same 413 as one whose Content-Length says so."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.detail)
+        self.problem = problem
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -204,8 +228,6 @@ def integrity_problem(exc: IntegrityError) -> Problem:
     Constraint names follow the metadata's naming convention; Postgres reports the
     name, SQLite the columns, and both lead to the same rule and the same answer.
     """
-    from app.tables import metadata  # the models import this module
-
     if rule := _unique_rule(exc, metadata):
         fields = [c for c in rule.columns if c != "id"] or ["id"]
         return Conflict(
@@ -244,16 +266,15 @@ def database_problem(exc: DBAPIError) -> Problem:
 
 def http_problem(exc: StarletteHTTPException) -> Problem:
     """The framework's own errors (routing 404, 405) in the same shape as ours."""
+    if isinstance(exc, RaisedThrough):
+        return exc.problem
     problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
     problem.status = exc.status_code
     problem.slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     if exc.status_code == 404:
         problem.detail = "No such resource. The API lives under /api/v1; see /docs."
     if exc.status_code == 400:  # FastAPI's own: a body it could not even decode
-        return Unprocessable(
-            "The body is not valid UTF-8 JSON.",
-            errors=[{"field": "body", "message": str(exc.detail)}],
-        )
+        return Unprocessable.on("body", str(exc.detail), "The body is not valid UTF-8 JSON.")
     return problem
 
 

@@ -1,11 +1,11 @@
-"""Every table on the metadata: import this before building or comparing the schema."""
-
-from sqlmodel import SQLModel
+"""Every table on the metadata and every collection in the catalog: import this before
+building the app or the schema (app.main, migrations/env.py and the tests do)."""
 
 import app.access.keys
 import app.market.registry
-import app.sync.changelog
-import app.sync.idempotency
-import app.views.search_index  # noqa: F401 - each registers its tables
+import app.resources.changelog
+import app.resources.idempotency
+import app.resources.text_index  # noqa: F401 - each registers its tables
+from app.columns import metadata
 
-metadata = SQLModel.metadata
+__all__ = ["metadata"]

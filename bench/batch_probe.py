@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.access.keys import Scope, create_key
+from app.columns import utcnow
 from app.db import get_engine, write_session
-from app.market.base import utcnow
 from app.market.products import ENERGY_DENSITIES
 from app.schema import upgrade
 from bench import cases, servers

@@ -5,8 +5,8 @@ from typing import Any
 
 from alembic import context
 
+from app.columns import UTCDateTime
 from app.db import get_engine, is_sqlite
-from app.market.types import UTCDateTime
 from app.settings import get_settings
 from app.tables import metadata
 

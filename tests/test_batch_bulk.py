@@ -1,4 +1,4 @@
-"""The set-based path of atomic batches (app.sync.bulk) answers exactly as op by op.
+"""The set-based path of atomic batches (app.resources.bulk) answers exactly as op by op.
 
 Each scenario runs twice from the same starting records: once as it comes (runs of
 POST/PUT go set-based) and once with the set-based path switched off; the answers,
@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from app.sync import bulk
+from app.resources.text_index import SearchEntry
+from app.sync import batch
 from app.sync.export import Line, import_lines
-from app.views.search_index import SearchEntry
 from tests.builders import API
 from tests.conftest import _clean
 
@@ -116,16 +116,16 @@ def _apply(
 
 @pytest.fixture
 def set_based(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many operations went set-based (bulk.apply answered rather than declined)."""
+    """How many operations went set-based (a run answered rather than declined)."""
     applied: list[int] = []
-    real = bulk.apply
+    real = batch._apply_run
 
     def counting(session: Session, operations: list[Any], actor: str) -> Any:
         written = real(session, operations, actor)
         applied.append(0 if written is None else len(written))
         return written
 
-    monkeypatch.setattr(bulk, "apply", counting)
+    monkeypatch.setattr(batch, "_apply_run", counting)
     return applied
 
 
@@ -137,7 +137,7 @@ def _both_ways(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     fast = _apply(client, engine, operations)
     with monkeypatch.context() as off:
-        off.setattr(bulk, "MIN_RUN", 10**9)
+        off.setattr(batch, "MIN_RUN", 10**9)
         slow = _apply(client, engine, operations)
     assert fast == slow
     return fast, slow

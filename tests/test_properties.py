@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from app.market.products import density_display
-from app.market.registry import BY_PATH
-from app.market.types import SLUG_PATTERN, Country, Slug, format_number
+from app.resources.catalog import catalog
+from app.resources.fields import SLUG_PATTERN, Country, Slug, format_number
 from app.resources.query import queryable
 from tests.builders import API
 
@@ -21,8 +21,8 @@ FIXTURES = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 PARAMETERS = sorted(
-    {*queryable(BY_PATH["energy-densities"]).filters, "sort", "cursor", "limit", "include", "q",
-     "count", "format"}
+    {*queryable(catalog.by_path("energy-densities")).filters, "sort", "cursor", "limit",
+     "include", "q", "count", "format"}
 )  # fmt: skip
 
 
@@ -89,7 +89,7 @@ def test_any_string_in_any_parameter_is_200_or_400(
         assert leak not in response.text
 
 
-SORT_NAMES = [*queryable(BY_PATH["batteries"]).sortable, "id", "nope", ""]
+SORT_NAMES = [*queryable(catalog.by_path("batteries")).sortable, "id", "nope", ""]
 
 
 @FIXTURES

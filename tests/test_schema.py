@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 
-from app.market.base import enum_fields
-from app.market.registry import BY_PATH, SPECS
+from app.market.registry import SPECS
+from app.resources.catalog import catalog
+from app.resources.records import enum_fields
 from tests.builders import create
 
 ENUM_COLUMNS = [(spec.path, name) for spec in SPECS for name, _ in enum_fields(spec.models.create)]
@@ -25,7 +26,7 @@ BAD_VALUES = [
 
 
 def _raw_update(engine: Engine, path: str, record_id: str, values: dict[str, object]) -> None:
-    table = BY_PATH[path].sa_table
+    table = catalog.by_path(path).sa_table
     values = {k: uuid.UUID(record_id) if v == "self" else v for k, v in values.items()}
     with engine.begin() as connection:
         connection.execute(update(table).where(table.c.id == uuid.UUID(record_id)).values(values))

@@ -3,7 +3,7 @@
 from sqlalchemy import Engine, select, text
 from sqlmodel import col
 
-from app.views.search_index import SearchEntry, text_matches
+from app.resources.text_index import SearchEntry, text_matches
 
 
 def test_long_queries_use_the_text_index(engine: Engine) -> None:

@@ -10,8 +10,7 @@ from enum import StrEnum
 from sqlalchemy import String, Uuid, select
 from sqlmodel import Field, Session, SQLModel, col
 
-from app.market.base import utcnow
-from app.market.types import NAME_MAX, UTCDateTime, enum_check
+from app.columns import NAME_MAX, UTCDateTime, enum_check, utcnow
 from app.problems import Conflict, NotFound
 
 MARK = "bik_"  # Battery Intelligence key: easy to spot in a leaked log or repository
@@ -52,8 +51,7 @@ def _hash(key: str) -> str:
 def create_key(session: Session, name: str, scope: Scope) -> tuple[ApiKey, str]:
     """A new key and its secret text, which is never stored and never shown again."""
     if session.scalars(select(ApiKey).where(col(ApiKey.name) == name)).first() is not None:
-        raise Conflict(f"A key named '{name}' exists already.", errors=[
-            {"field": "body.name", "message": "already taken"}])  # fmt: skip
+        raise Conflict.on("body.name", "already taken", f"A key named '{name}' exists already.")
     prefix = secrets.token_hex(PREFIX_LEN // 2)
     key = f"{MARK}{prefix}{secrets.token_urlsafe(32)}"
     record = ApiKey(name=name, prefix=prefix, secret_hash=_hash(key), scope=scope.value)

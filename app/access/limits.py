@@ -7,12 +7,12 @@ import time
 from collections.abc import MutableMapping
 from typing import ClassVar
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import (
     PayloadTooLarge,
     Problem,
+    RaisedThrough,
     TooManyRequests,
     UnsupportedMediaType,
     problem_response,
@@ -64,10 +64,11 @@ class BodyLimits:
             and scope["path"].startswith(API)
             and not _is_json(_header(scope, b"content-type"))
         ):
-            problem = UnsupportedMediaType(
+            problem = UnsupportedMediaType.on(
+                "header.Content-Type",
+                "not JSON",
                 "Content-Type: send JSON (application/json; PATCH also takes "
                 "application/merge-patch+json).",
-                errors=[{"field": "header.Content-Type", "message": "not JSON"}],
             )
             await self._refuse(scope, receive, send, problem)
             return
@@ -78,15 +79,16 @@ class BodyLimits:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise HTTPException(413, self._too_large().detail)
+                raise RaisedThrough(self._too_large())
             return message
 
         await self.app(scope, counted, send)
 
     def _too_large(self) -> Problem:
-        return PayloadTooLarge(
+        return PayloadTooLarge.on(
+            "body",
+            f"over {self.max_bytes} bytes",
             f"The body is over the limit of {self.max_bytes} bytes.",
-            errors=[{"field": "body", "message": f"over {self.max_bytes} bytes"}],
         )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:

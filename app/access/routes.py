@@ -5,13 +5,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.access.guard import guard
 from app.access.keys import ApiKey, Scope, create_key, list_keys, revoke
+from app.columns import NAME_MAX
 from app.db import ReadSession, WriteSession
-from app.market.types import Name
 
+
+def _printable(name: str) -> str:
+    if "\x00" in name:
+        raise ValueError("must not contain NUL characters")
+    return name
+
+
+KeyName = Annotated[
+    str, StringConstraints(min_length=1, max_length=NAME_MAX), AfterValidator(_printable)
+]
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], dependencies=[Depends(guard)])
 
 
@@ -20,7 +30,7 @@ class NewKey(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"name": "partner-acme", "scope": "write"}]}
     )
 
-    name: Name = Field(description="Unique; recorded as the actor of this key's writes.")
+    name: KeyName = Field(description="Unique; recorded as the actor of this key's writes.")
     scope: Scope = Field(description="`read`, `write` (includes read) or `admin` (all).")
 
 

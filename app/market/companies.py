@@ -1,11 +1,12 @@
 """Automakers and battery partners: the companies on each side of a partnership."""
 
-from sqlalchemy import CheckConstraint, String
-from sqlmodel import Field, SQLModel
+from typing import Any
 
-from app.market.base import Record, family, table_args
-from app.market.types import (
-    NAME_MAX,
+from sqlalchemy import CheckConstraint, String, or_, select
+from sqlmodel import Field, SQLModel, col
+
+from app.columns import NAME_MAX
+from app.resources.fields import (
     URL_MAX,
     Country,
     LongText,
@@ -16,7 +17,9 @@ from app.market.types import (
     ref_field,
     text_field,
 )
-from app.resources.spec import ResourceSpec
+from app.resources.filters import ref_any_of
+from app.resources.records import Record, family, table_args
+from app.resources.spec import ResourceSpec, TextIndex
 
 
 class CompanyFields(SQLModel):
@@ -61,12 +64,11 @@ class BatteryPartner(BatteryPartnerFields, Record, table=True):
 
 
 AUTOMAKERS = ResourceSpec(
-    path="automakers",
     table=Automaker,
     singular="automaker",
     description="Car makers and their brands. A brand points at its group with `parent_id` "
     "(IM Motors → SAIC).",
-    label_field="name",
+    text=TextIndex(("name", "name_local", "slug", "description"), label="name", local="name_local"),
     models=family(
         "Automaker",
         AutomakerFields,
@@ -83,11 +85,14 @@ AUTOMAKERS = ResourceSpec(
     ),
 )
 BATTERY_PARTNERS = ResourceSpec(
-    path="battery-partners",
     table=BatteryPartner,
     singular="battery partner",
     description="Battery makers that supply automakers: WeLion, QingTao Energy, Ganfeng Li-Energy.",
-    label_field="name",
+    text=TextIndex(
+        ("name", "name_local", "slug", "description", "headquarters"),
+        label="name",
+        local="name_local",
+    ),
     models=family(
         "BatteryPartner",
         BatteryPartnerFields,
@@ -103,3 +108,17 @@ BATTERY_PARTNERS = ResourceSpec(
         patch_example={"headquarters": "Beijing, China"},
     ),
 )
+
+
+def automaker_or_group(param: str) -> Any:
+    """For a filter: the ids of the automakers named (id or slug, comma-separated) and, for a
+    group (SAIC), of its brands (IM Motors), as a subquery."""
+    named = ref_any_of(param, col(Automaker.id), AUTOMAKERS, "x")
+
+    def ids(raw: str) -> Any:
+        chosen = select(col(Automaker.id)).where(named.clause(raw))
+        return select(col(Automaker.id)).where(
+            or_(col(Automaker.id).in_(chosen), col(Automaker.parent_id).in_(chosen))
+        )
+
+    return ids

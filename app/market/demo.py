@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from app.actor import SYSTEM
 from app.db import write_session
-from app.market.registry import BY_PATH
+from app.market.registry import SPECS
 from app.resources import writes
+from app.resources.changelog import Op
 from app.resources.preconditions import Conditions
-from app.sync.changelog import Op
 
 NAMESPACE = uuid.UUID("6f1d3c1e-2b7a-4c55-9d8e-5e7f0a1b2c3d")
 ARTICLE = "semi-solid-pivot-report"
@@ -132,9 +132,10 @@ def _id(path: str, body: dict[str, Any]) -> uuid.UUID:
 def seed(engine: Engine) -> Counter[str]:
     """Write the demo records in one transaction; identical records are left as they are."""
     outcomes: Counter[str] = Counter()
+    by_path = {spec.path: spec for spec in SPECS}
     with write_session(engine) as session:
         for path, record_id, raw in demo_records():
-            spec = BY_PATH[path]
+            spec = by_path[path]
             body = spec.models.create.model_validate(raw)
             written = writes.apply_put(session, spec, record_id, body, Conditions(), SYSTEM)
             outcome = {Op.create: "created", Op.update: "updated", None: "unchanged"}[written.op]

@@ -1,76 +1,18 @@
-"""The closed vocabularies of API.md §2, lower-case values."""
+"""The closed vocabularies of API.md §2: lower-case values, each its member's name."""
 
 from enum import StrEnum
 
-
-class Technology(StrEnum):
-    liquid = "liquid"
-    semi_solid = "semi_solid"
-    all_solid_state = "all_solid_state"
-
-
-class CellFormat(StrEnum):
-    pouch = "pouch"
-    prismatic = "prismatic"
-    cylindrical = "cylindrical"
-    blade = "blade"
-    other = "other"
-
-
-class Unit(StrEnum):
-    wh_per_kg = "Wh/kg"
-    wh_per_l = "Wh/L"
-
-
-class Level(StrEnum):
-    cell = "cell"
-    module = "module"
-    pack = "pack"
-
-
-class DensityStatus(StrEnum):
-    claimed = "claimed"
-    targeted = "targeted"
-    measured = "measured"
-    certified = "certified"
-
-
-class PartnershipStatus(StrEnum):
-    announced = "announced"
-    development = "development"
-    active = "active"
-    ended = "ended"
-
-
-class Stage(StrEnum):
-    announced = "announced"
-    prototype = "prototype"
-    sample = "sample"
-    pilot_production = "pilot_production"
-    start_of_production = "start_of_production"
-    mass_production = "mass_production"
-    vehicle_launch = "vehicle_launch"
-    fleet_deployment = "fleet_deployment"
-
-
-class MilestoneStatus(StrEnum):
-    planned = "planned"
-    achieved = "achieved"
-    delayed = "delayed"
-    cancelled = "cancelled"
-
-
-class DatePrecision(StrEnum):
-    day = "day"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
-
-
-class SourceKind(StrEnum):
-    article = "article"
-    press_release = "press_release"
-    conference = "conference"
-    filing = "filing"
-    report = "report"
-    other = "other"
+Technology = StrEnum("Technology", "liquid semi_solid all_solid_state")
+CellFormat = StrEnum("CellFormat", "pouch prismatic cylindrical blade other")
+Unit = StrEnum("Unit", [("wh_per_kg", "Wh/kg"), ("wh_per_l", "Wh/L")])
+Level = StrEnum("Level", "cell module pack")
+DensityStatus = StrEnum("DensityStatus", "claimed targeted measured certified")
+PartnershipStatus = StrEnum("PartnershipStatus", "announced development active ended")
+Stage = StrEnum(
+    "Stage",
+    "announced prototype sample pilot_production start_of_production mass_production "
+    "vehicle_launch fleet_deployment",
+)
+MilestoneStatus = StrEnum("MilestoneStatus", "planned achieved delayed cancelled")
+DatePrecision = StrEnum("DatePrecision", "day month quarter year")
+SourceKind = StrEnum("SourceKind", "article press_release conference filing report other")

@@ -1,17 +1,16 @@
 """Batteries and their energy densities: what a cell or pack is, and what it reaches."""
 
 import datetime as dt
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
 from pydantic import computed_field, model_validator
 from sqlalchemy import CheckConstraint, Date, String
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, table_args
+from app.columns import NAME_MAX
 from app.market.enums import CellFormat, DensityStatus, Level, Technology, Unit
-from app.market.types import (
-    NAME_MAX,
+from app.resources.fields import (
     LongText,
     Name,
     Number,
@@ -24,7 +23,9 @@ from app.market.types import (
     rule_error,
     text_field,
 )
-from app.resources.spec import ResourceSpec
+from app.resources.filters import any_of, enum_parser, through
+from app.resources.records import Record, family, table_args
+from app.resources.spec import Filter, ResourceSpec, TextIndex
 
 MAX_DENSITY = {Unit.wh_per_kg: 2000, Unit.wh_per_l: 3000}
 
@@ -46,8 +47,9 @@ class BatteryFields(SQLModel):
 
 class Battery(BatteryFields, Record, table=True):
     __tablename__ = "batteries"
-    __table_args__ = (
-        *table_args("batteries", BatteryFields),
+    __table_args__ = table_args(
+        "batteries",
+        BatteryFields,
         CheckConstraint(
             "pack_capacity_kwh IS NULL OR (pack_capacity_kwh > 0 AND pack_capacity_kwh <= 10000)",
             name="pack_capacity_kwh",
@@ -123,12 +125,24 @@ def density_display(value_min: float, value_max: float | None, unit: str) -> str
     return f"{low}–{format_number(value_max)} {unit}"
 
 
+def battery_technology(battery_id: Any) -> Filter:
+    """`technology=`: the technology of the battery a record references (`battery_id`)."""
+    technology = any_of(
+        "technology",
+        Battery.technology,
+        enum_parser(Technology),
+        "Technology of the record's battery: `liquid`, `semi_solid`, `all_solid_state`",
+    )
+    return through(battery_id, Battery.id, technology)
+
+
 BATTERIES = ResourceSpec(
-    path="batteries",
     table=Battery,
     singular="battery",
     description="Cells and packs with their technology: liquid, semi-solid or all-solid-state.",
-    label_field="name",
+    text=TextIndex(
+        ("name", "slug", "description", "cathode", "anode", "electrolyte"), label="name"
+    ),
     models=family(
         "Battery",
         BatteryFields,
@@ -145,12 +159,12 @@ BATTERIES = ResourceSpec(
     ),
 )
 ENERGY_DENSITIES = ResourceSpec(
-    path="energy-densities",
     table=EnergyDensity,
     singular="energy density",
     description="Energy density figures (claimed, targeted, measured, certified) of a maker, "
     "battery or partnership; `display` renders them as analysts write them.",
-    label_field="display",
+    text=TextIndex(("note",), label="display", names=("battery_partner_id",)),
+    joins=(battery_technology(EnergyDensity.battery_id),),
     models=family(
         "EnergyDensity",
         EnergyDensityFields,

@@ -5,13 +5,14 @@ from typing import Self
 from uuid import UUID
 
 from pydantic import model_validator
-from sqlalchemy import JSON, CheckConstraint, Date, Index, String, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, Date, Index, String, or_, select, text
+from sqlmodel import Field, SQLModel, col
 
-from app.market.base import Record, family, table_args
+from app.columns import NAME_MAX
+from app.market.companies import Automaker, BatteryPartner, automaker_or_group
 from app.market.enums import DatePrecision, MilestoneStatus, PartnershipStatus, Stage
-from app.market.types import (
-    NAME_MAX,
+from app.market.products import Battery, battery_technology
+from app.resources.fields import (
     LongText,
     Name,
     SlugRef,
@@ -21,7 +22,9 @@ from app.market.types import (
     rule_error,
     text_field,
 )
-from app.resources.spec import ResourceSpec
+from app.resources.filters import any_of, through
+from app.resources.records import Record, family, table_args
+from app.resources.spec import Filter, ResourceSpec, TextIndex
 
 
 class PartnershipFields(SQLModel):
@@ -115,12 +118,24 @@ class Milestone(MilestoneFields, Record, table=True):
 
 
 PARTNERSHIPS = ResourceSpec(
-    path="partnerships",
     table=Partnership,
     singular="partnership",
     description="Who works with whom: an automaker, a battery maker and optionally a battery, "
     "with the programme's status.",
-    label_field="id",
+    text=TextIndex(
+        ("description", "commercialization_status", "vehicle_models"),
+        names=("automaker_id", "battery_partner_id"),
+    ),
+    joins=(
+        through(
+            Partnership.automaker_id,
+            Automaker.id,
+            any_of(
+                "country", Automaker.country, str.upper, "Country of the automaker (ISO 3166-1)"
+            ),
+        ),
+        battery_technology(Partnership.battery_id),
+    ),
     models=family(
         "Partnership",
         PartnershipFields,
@@ -136,12 +151,43 @@ PARTNERSHIPS = ResourceSpec(
         patch_example={"stage": "fleet_deployment", "vehicle_models": ["ET7", "ET5", "ES6"]},
     ),
 )
+
+
+def _milestone_automaker() -> Filter:
+    makers = automaker_or_group("automaker")
+
+    def clause(raw: str) -> ColumnElement[bool]:
+        ids = makers(raw)
+        partners = select(col(BatteryPartner.id)).where(
+            col(BatteryPartner.owner_automaker_id).in_(ids)
+        )
+        return or_(
+            col(Milestone.automaker_id).in_(ids),
+            col(Milestone.partnership_id).in_(
+                select(col(Partnership.id)).where(col(Partnership.automaker_id).in_(ids))
+            ),
+            col(Milestone.battery_partner_id).in_(partners),
+            col(Milestone.battery_id).in_(
+                select(col(Battery.id)).where(col(Battery.battery_partner_id).in_(partners))
+            ),
+        )
+
+    return Filter(
+        "automaker",
+        str,
+        "Milestones of this automaker (id or slug; a group includes its brands), directly, "
+        "through its partnerships, or through its in-house battery maker and its batteries. "
+        "Comma-separated for any of.",
+        clause,
+    )
+
+
 MILESTONES = ResourceSpec(
-    path="milestones",
     table=Milestone,
     singular="milestone",
     description="Steps on the road from announcement to fleet deployment, for exactly one subject.",
-    label_field="title",
+    text=TextIndex(("title", "description"), label="title"),
+    joins=(_milestone_automaker(),),
     models=family(
         "Milestone",
         MilestoneFields,

@@ -1,14 +1,15 @@
-"""SPECS: the one list of collections that the app, migrations, CLI and tests loop over."""
+"""The collections, registered with the machine: the one list the app, migrations, CLI and
+tests loop over. A new collection is a module beside these and one line here."""
 
 from app.market.companies import AUTOMAKERS, BATTERY_PARTNERS
 from app.market.products import BATTERIES, ENERGY_DENSITIES
 from app.market.programmes import MILESTONES, PARTNERSHIPS
 from app.market.sources import SOURCES
-from app.resources.spec import ResourceSpec
+from app.resources.catalog import catalog
 
 # In dependency order: a record only references collections listed before it
 # (automakers' parent_id references their own collection).
-SPECS: tuple[ResourceSpec, ...] = (
+SPECS = catalog.register(
     SOURCES,
     AUTOMAKERS,
     BATTERY_PARTNERS,
@@ -17,15 +18,3 @@ SPECS: tuple[ResourceSpec, ...] = (
     ENERGY_DENSITIES,
     MILESTONES,
 )
-BY_PATH = {spec.path: spec for spec in SPECS}
-BY_TABLE = {spec.table_name: spec for spec in SPECS}
-
-
-def referencing(target: ResourceSpec) -> list[tuple[ResourceSpec, str]]:
-    """Every (collection, field) that points at `target`: what blocks a delete."""
-    return [
-        (spec, field)
-        for spec in SPECS
-        for field, table in spec.refs.items()
-        if table == target.table_name
-    ]

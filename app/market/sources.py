@@ -5,10 +5,9 @@ import datetime as dt
 from sqlalchemy import Date, String
 from sqlmodel import Field, SQLModel
 
-from app.market.base import Record, family, table_args
+from app.columns import NAME_MAX
 from app.market.enums import SourceKind
-from app.market.types import (
-    NAME_MAX,
+from app.resources.fields import (
     URL_MAX,
     LongText,
     Name,
@@ -17,7 +16,8 @@ from app.market.types import (
     enum_field,
     text_field,
 )
-from app.resources.spec import ResourceSpec
+from app.resources.records import Record, family, table_args
+from app.resources.spec import ResourceSpec, TextIndex
 
 
 class SourceFields(SQLModel):
@@ -36,11 +36,10 @@ class Source(SourceFields, Record, table=True):
 
 
 SOURCES = ResourceSpec(
-    path="sources",
     table=Source,
     singular="source",
     description="Reports, articles, press releases and filings that facts cite.",
-    label_field="title",
+    text=TextIndex(("title", "slug", "note", "publisher"), label="title"),
     models=family(
         "Source",
         SourceFields,

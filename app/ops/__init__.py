@@ -1,1 +1,1 @@
-"""Operations: health, readiness (metrics and logs come later)."""
+"""Operations: liveness and readiness, request ids, the log line and Prometheus metrics."""

@@ -26,6 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import read_session
+from app.resources import changelog
+
 log = logging.getLogger("battery_intel.requests")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 UNMATCHED = "unmatched"  # the route label of a 404: never the raw path
@@ -140,9 +143,6 @@ def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
 
 def metrics(request: Request) -> Response:
     """Prometheus text, summed over every worker in multiprocess mode."""
-    from app.db import read_session
-    from app.sync import changelog
-
     try:
         with read_session(request.app.state.engine) as session:
             FEED_HEAD.set(changelog.head(session))

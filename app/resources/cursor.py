@@ -95,15 +95,17 @@ def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
         payload = json.loads(raw)
         values = payload["v"]
         if payload["s"] != signature(keys) or len(values) != len(keys):
-            raise BadRequest(
+            raise BadRequest.on(
+                "query.cursor",
+                "cursor does not match the sort",
                 "cursor: this cursor belongs to another sort order; start again without it.",
-                errors=[{"field": "query.cursor", "message": "cursor does not match the sort"}],
             )
         if payload.get("q", "") != scope:
-            raise BadRequest(
+            raise BadRequest.on(
+                "query.cursor",
+                "cursor does not match the query",
                 "cursor: this cursor belongs to another list or other filters; start again "
                 "without it.",
-                errors=[{"field": "query.cursor", "message": "cursor does not match the query"}],
             )
         return [
             None if value is None else _PARSERS[key.python_type()](value)
@@ -113,9 +115,10 @@ def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
             RecursionError, binascii.Error):  # fmt: skip
-        raise BadRequest(
+        raise BadRequest.on(
+            "query.cursor",
+            "malformed cursor",
             "cursor: not a cursor this API made; use next_cursor from a previous page.",
-            errors=[{"field": "query.cursor", "message": "malformed cursor"}],
         ) from None
 
 

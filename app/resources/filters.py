@@ -3,22 +3,21 @@ each one adds. One table of operators serves every collection (API.md §3, §9).
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
-from pydantic import Field, FiniteFloat
+from pydantic import FiniteFloat
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.problems import BadRequest
-from app.resources.spec import ResourceSpec
+from app.resources.fields import Exact, exact
+from app.resources.spec import Filter, ResourceSpec
 
-NAME_LIKE = ("slug", "country", "name", "title")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the columns are 32-bit
 ANY_OF = "Comma-separated for any of."
 
@@ -50,28 +49,16 @@ def _no_index(element: Unsteered, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
-@dataclass(frozen=True)
-class Filter:
-    """One query parameter: its type and docs for the OpenAPI, and the SQL it adds."""
-
-    param: str
-    annotation: Any
-    description: str
-    clause: Callable[[Any], ColumnElement[bool]]
-
-    def field(self) -> tuple[Any, Any]:
-        return (self.annotation | None, Field(None, description=self.description))
-
-
 def _split(param: str, raw: str, parse: Callable[[str], Any]) -> list[Any]:
     values = []
     for part in raw.split(","):
         try:
             values.append(parse(part.strip()))
         except ValueError as exc:
-            raise BadRequest(
+            raise BadRequest.on(
+                f"query.{param}",
+                f"invalid value '{part}'",
                 f"{param}: '{part}' is not a valid value ({exc}).",
-                errors=[{"field": f"query.{param}", "message": f"invalid value '{part}'"}],
             ) from None
     return values
 
@@ -116,6 +103,17 @@ def ref_any_of(param: str, column: Any, target: ResourceSpec, what: str) -> Filt
     return Filter(param, str, f"{what}: the {target.singular}'s {by}. {ANY_OF}", clause)
 
 
+def through(column: Any, target_id: Any, inner: Filter) -> Filter:
+    """`inner`, a filter on the table `column` references, as a filter on `column` itself
+    (`partnerships?country=`: the automaker's): a subquery, no join."""
+    return Filter(
+        inner.param,
+        inner.annotation,
+        inner.description,
+        lambda raw: column.in_(select(target_id).where(inner.clause(raw))),
+    )
+
+
 def compare(param: str, column: Any, annotation: Any, op: str) -> Filter:
     ops: dict[str, Callable[[Any, Any], Any]] = {
         "gte": lambda c, v: c >= v,
@@ -148,7 +146,7 @@ def _number(raw: str) -> float:
     return value
 
 
-def _enum_parser(enum: type[StrEnum]) -> Callable[[str], str]:
+def enum_parser(enum: type[StrEnum]) -> Callable[[str], str]:
     return lambda raw: enum(raw).value
 
 
@@ -177,7 +175,7 @@ def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[F
         elif isinstance(kind, type) and issubclass(kind, StrEnum):
             values = ", ".join(f"`{m.value}`" for m in kind)
             unsteered = Unsteered(column)
-            found.append(any_of(name, unsteered, _enum_parser(kind), f"One of {values}"))
+            found.append(any_of(name, unsteered, enum_parser(kind), f"One of {values}"))
         elif kind in (float, int):
             parse: Callable[[str], Any] = _integer if kind is int else _number
             found.append(any_of(name, column, parse, f"{what} equals"))
@@ -185,9 +183,10 @@ def derived_filters(spec: ResourceSpec, refs: dict[str, ResourceSpec]) -> list[F
         elif kind is dt.date:
             found.append(any_of(name, column, dt.date.fromisoformat, f"{what} (YYYY-MM-DD)"))
             found += [compare(name, column, dt.date, op) for op in ("gte", "lte", "gt", "lt")]
-        elif name in NAME_LIKE:
-            text: Callable[[str], Any] = str.upper if name == "country" else str
-            found.append(any_of(name, column, text, f"{what} (exact)"))
+        elif matched := exact(info.annotation, info.metadata) or (
+            Exact() if name == spec.text.label else None
+        ):
+            found.append(any_of(name, column, matched.normalize, f"{what} (exact)"))
         else:
             continue
         if column.nullable:
@@ -208,10 +207,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
     try:
         return aware.astimezone(dt.UTC)
     except OverflowError:
-        raise BadRequest(
-            "updated_since: out of range.",
-            errors=[{"field": "query.updated_since", "message": "out of range"}],
-        ) from None
+        raise BadRequest.on("query.updated_since", "out of range") from None
 
 
 def _integer(raw: str) -> int:

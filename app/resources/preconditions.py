@@ -20,9 +20,10 @@ def _tags(header: str | None, name: str) -> frozenset[str] | None:
         return None
     tags = frozenset(tag.strip() for tag in header.split(","))
     if tags != {"*"} and not all(_TAG.fullmatch(tag) for tag in tags):
-        raise BadRequest(
+        raise BadRequest.on(
+            f"header.{name}",
+            "malformed entity tag list",
             f'{name}: expected "*" or a list of entity tags such as "3".',
-            errors=[{"field": f"header.{name}", "message": "malformed entity tag list"}],
         )
     return tags
 

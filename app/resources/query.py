@@ -1,7 +1,7 @@
 """What a collection can be asked: its filters, sort keys and includes, and the query models
 that put them in the OpenAPI and validate them (a bad value is a 400 naming the parameter)."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, TypeVar
@@ -11,15 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from sqlalchemy import ColumnElement
 
-from app.market.joins import JOINED
-from app.market.registry import BY_TABLE
-from app.market.types import rule_error
 from app.problems import BadRequest
+from app.resources.catalog import catalog
 from app.resources.cursor import SortKey, scope_of
-from app.resources.filters import Filter, derived_filters, sortable_fields
+from app.resources.fields import rule_error
+from app.resources.filters import derived_filters, sortable_fields
 from app.resources.sorting import parse_sort
-from app.resources.spec import ResourceSpec
-from app.views.search_index import record_matches
+from app.resources.spec import Filter, ResourceSpec
+from app.resources.text_index import record_matches
 
 MAX_LIMIT = 500
 RESERVED = ("limit", "cursor", "sort", "count", "include", "format", "q")
@@ -31,9 +30,10 @@ async def single_valued(request: Request) -> None:
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
         if name in seen:
-            raise BadRequest(
+            raise BadRequest.on(
+                f"query.{name}",
+                "repeated parameter",
                 f"{name}: given more than once; use one value (comma-separated for any of).",
-                errors=[{"field": f"query.{name}", "message": "repeated parameter"}],
             )
         seen.add(name)
 
@@ -104,13 +104,17 @@ def parsed_query(model: type[Q]) -> Callable[[Request], Awaitable[Q]]:
     return parse
 
 
+# Schemas the query parameters refer to (enums): app.docs puts them in the components.
+QUERY_SCHEMAS: dict[str, Any] = {}
+
+
 @cache
 def query_parameters(model: type[StrictQuery]) -> dict[str, Any]:
     """`openapi_extra` for a route using `parsed_query(model)`: its fields as the query
-    parameters FastAPI would have listed (pydantic's schema of each field, inline)."""
-    schema = model.model_json_schema()
-    if "$defs" in schema:  # query parameters must stand alone in the document
-        raise TypeError(f"{model.__name__}: query fields must not refer to other schemas")
+    parameters FastAPI would have listed (pydantic's schema of each field; an enum by a
+    reference to the components, as FastAPI writes it)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    QUERY_SCHEMAS.update(schema.pop("$defs", {}))
     required = set(schema.get("required", ()))
     return {
         "parameters": [
@@ -119,6 +123,32 @@ def query_parameters(model: type[StrictQuery]) -> dict[str, Any]:
             for name, field in schema["properties"].items()
         ]
     }
+
+
+def where(filters: Mapping[str, Filter], query: BaseModel) -> list[ColumnElement[bool]]:
+    """The SQL of each filter the query gives a value."""
+    given = query.model_dump(exclude_unset=True)
+    return [
+        filters[name].clause(value)
+        for name, value in given.items()
+        if name in filters and value is not None
+    ]
+
+
+def asked(query: BaseModel) -> dict[str, Any]:
+    """What a query selects and in which order (filters, `q`, sort), not how it is paged or
+    shown: a cursor is bound to this, so it is only good for the same list."""
+    return query.model_dump(
+        exclude_unset=True, exclude={"cursor", "limit", "format", "count", "include"}
+    )
+
+
+def with_filters(name: str, base: type[Q], filters: Mapping[str, Filter], **extra: Any) -> type[Q]:
+    """`base` with a field for each filter (and the `extra` fields): what the OpenAPI lists
+    and a request is checked against."""
+    fields: dict[str, Any] = {param: f.field() for param, f in filters.items()}
+    model: type[Q] = create_model(name, __base__=base, **extra, **fields)
+    return model
 
 
 @dataclass(frozen=True)
@@ -131,22 +161,14 @@ class Queryable:
     record_model: type[RecordQuery]
 
     def where(self, query: BaseModel) -> list[ColumnElement[bool]]:
-        given = query.model_dump(exclude_unset=True)
-        clauses = [
-            self.filters[name].clause(value)
-            for name, value in given.items()
-            if name in self.filters and value is not None
-        ]
+        clauses = where(self.filters, query)
         if getattr(query, "q", None) is not None:
             clauses.append(record_matches(self.spec, query.q))  # type: ignore[attr-defined]
         return clauses
 
     def scope(self, query: BaseModel) -> str:
         """The list a cursor belongs to: this collection with these filters, `q` and sort."""
-        asked = query.model_dump(
-            exclude_unset=True, exclude={"cursor", "limit", "format", "count", "include"}
-        )
-        return scope_of(self.spec.path, asked)
+        return scope_of(self.spec.path, asked(query))
 
     def sort_keys(self, raw: str | None) -> list[SortKey]:
         return parse_sort(self.spec.table, raw, self.sortable)
@@ -156,17 +178,18 @@ class Queryable:
         unknown = [n for n in names if n not in self.includes]
         if unknown:
             known = ", ".join(self.includes) or "none"
-            raise BadRequest(
+            raise BadRequest.on(
+                "query.include",
+                f"unknown include '{unknown[0]}'",
                 f"include: unknown '{unknown[0]}'; this collection can include {known}.",
-                errors=[{"field": "query.include", "message": f"unknown include '{unknown[0]}'"}],
             )
         return list(dict.fromkeys(names))
 
 
 @cache
 def queryable(spec: ResourceSpec) -> Queryable:
-    targets = {field: BY_TABLE[table] for field, table in spec.refs.items()}
-    found = derived_filters(spec, targets) + JOINED.get(spec.path, [])
+    targets = {field: catalog.target(spec, field) for field in spec.refs}
+    found = derived_filters(spec, targets) + list(spec.joins)
     filters = {f.param: f for f in found}
     includes = {f.removesuffix("_id"): (f, t) for f, t in targets.items()}
     include: Any = (
@@ -179,13 +202,11 @@ def queryable(spec: ResourceSpec) -> Queryable:
         ),
     )
     name = spec.models.public.__name__
-    fields: dict[str, Any] = {p: f.field() for p, f in filters.items()}
-    list_model = create_model(f"{name}ListQuery", __base__=ListQuery, include=include, **fields)
     return Queryable(
         spec=spec,
         filters=filters,
         sortable=sortable_fields(spec, found),
         includes=includes,
-        list_model=list_model,
+        list_model=with_filters(f"{name}ListQuery", ListQuery, filters, include=include),
         record_model=create_model(f"{name}Query", __base__=RecordQuery, include=include),
     )

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.market.types import json_number
+from app.resources.fields import json_number
 from app.resources.spec import ResourceSpec
 
 OPTIONS = orjson.OPT_UTC_Z

@@ -17,9 +17,8 @@ def parse_sort(table: Any, raw: str | None, allowed: tuple[str, ...]) -> list[So
             problem = (
                 "repeated" if name in allowed else f"not sortable; use one of {', '.join(allowed)}"
             )
-            raise BadRequest(
-                f"sort: '{name}' is {problem}.",
-                errors=[{"field": "query.sort", "message": f"'{name}' is {problem}"}],
+            raise BadRequest.on(
+                "query.sort", f"'{name}' is {problem}", f"sort: '{name}' is {problem}."
             )
         keys.append(SortKey(getattr(table, name), descending=part.strip().startswith("-")))
     return [*keys, SortKey(table.id, descending=keys[-1].descending)]

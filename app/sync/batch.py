@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from app.market.registry import BY_PATH
 from app.problems import (
     BadRequest,
     FailedDependency,
@@ -23,12 +22,14 @@ from app.problems import (
     integrity_problem,
 )
 from app.resources import writes
-from app.resources.formats import record_json
+from app.resources.bulk import RunItem, apply_run
+from app.resources.catalog import catalog
+from app.resources.changelog import Op
 from app.resources.preconditions import Conditions
-from app.sync import bulk
-from app.sync.changelog import Op
 
 MAX_OPERATIONS = 1000
+MIN_RUN = 2  # one operation alone gains nothing from the set-based path
+RUN_METHODS = ("POST", "PUT")
 
 
 class Operation(BaseModel):
@@ -50,8 +51,8 @@ class Operation(BaseModel):
     @field_validator("collection")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in BY_PATH:
-            raise ValueError(f"unknown collection; use one of {', '.join(BY_PATH)}")
+        if value not in catalog:
+            raise ValueError(f"unknown collection; use one of {', '.join(catalog.paths)}")
         return value
 
 
@@ -74,19 +75,13 @@ def _required(field: str) -> dict[str, str]:
 
 
 def _apply(session: Session, op: Operation, actor: str) -> writes.Written:
-    spec = BY_PATH[op.collection]
+    spec = catalog.by_path(op.collection)
     conditions = Conditions.parse(op.if_match, None)
     needs_id = op.method != "POST"
     if needs_id and not op.id:
-        raise BadRequest(
-            "id: required for PUT, PATCH and DELETE.",
-            errors=[{"field": "id", "message": "required"}],
-        )
+        raise BadRequest.on("id", "required", "id: required for PUT, PATCH and DELETE.")
     if op.method in ("POST", "PUT", "PATCH") and op.body is None:
-        raise BadRequest(
-            "body: required for POST, PUT and PATCH.",
-            errors=[{"field": "body", "message": "required"}],
-        )
+        raise BadRequest.on("body", "required", "body: required for POST, PUT and PATCH.")
     try:
         if op.method == "DELETE":
             return writes.apply_delete(session, spec, str(op.id), conditions, actor)
@@ -101,10 +96,35 @@ def _apply(session: Session, op: Operation, actor: str) -> writes.Written:
     try:
         record_id = UUID(str(op.id))
     except ValueError:
-        raise BadRequest(
-            "id: PUT needs a UUID.", errors=[{"field": "id", "message": "must be a UUID"}]
-        ) from None
+        raise BadRequest.on("id", "must be a UUID", "id: PUT needs a UUID.") from None
     return writes.apply_put(session, spec, record_id, body, conditions, actor)
+
+
+def run_length(operations: list[Operation], start: int) -> int:
+    """How many operations from `start` form a run: POST or PUT, one collection, no If-Match
+    (a precondition needs the row's version as each earlier operation left it)."""
+    first, end = operations[start], start
+    while end < len(operations):
+        op = operations[end]
+        if op.method not in RUN_METHODS or op.collection != first.collection or op.if_match:
+            break
+        end += 1
+    return end - start
+
+
+def _apply_run(session: Session, run: list[Operation], actor: str) -> list[writes.Written] | None:
+    """The run set-based, or None when it must go op by op (app.resources.bulk declines, or
+    an operation lacks what it needs, which the op-by-op path reports)."""
+    items = []
+    for op in run:
+        if op.body is None or (op.method == "PUT" and not op.id):
+            return None
+        try:
+            record_id = UUID(str(op.id)) if op.method == "PUT" else None
+        except ValueError:
+            return None
+        items.append(RunItem(record_id, op.body))
+    return apply_run(session, catalog.by_path(run[0].collection), items, actor)
 
 
 def _problem(exc: Exception) -> Problem:
@@ -116,17 +136,14 @@ def _problem(exc: Exception) -> Problem:
     return exc
 
 
-def _result(op: Operation, written: writes.Written) -> dict[str, Any]:
+def _result(written: writes.Written) -> dict[str, Any]:
     if written.status == 204:
         return {"status": 204}
-    body = written.json or record_json(BY_PATH[op.collection], written.record)
-    return {"status": written.status, "body": body}
+    return {"status": written.status, "body": written.json}
 
 
-def _record(
-    outcome: Outcome, op: Operation, written: writes.Written, progress: Callable[[], None] | None
-) -> None:
-    outcome.results.append(_result(op, written))
+def _record(outcome: Outcome, written: writes.Written, progress: Callable[[], None] | None) -> None:
+    outcome.results.append(_result(written))
     name = {Op.create: "created", Op.update: "updated", Op.delete: "deleted", None: "unchanged"}
     outcome.counts[name[written.op]] = outcome.counts.get(name[written.op], 0) + 1
     if progress is not None:
@@ -148,7 +165,7 @@ def run(
     Without `atomic`, each operation is its own unit: committed on success (or, in a dry
     run, kept in a savepoint so later operations see it), undone alone on failure.
     An atomic batch (dry run or not) applies each run of POSTs and PUTs on one collection
-    set-based (app.sync.bulk), replaying the run op by op when that path declines; a
+    set-based (app.resources.bulk), replaying the run op by op when that path declines; a
     non-atomic batch, whose operations each commit (or keep a savepoint) alone, always
     goes op by op.
     """
@@ -156,19 +173,19 @@ def run(
     index, one_by_one_until = 0, 0
     while index < len(operations):
         if atomic and index >= one_by_one_until:
-            end = index + bulk.run_length(operations, index)
+            end = index + run_length(operations, index)
             run = operations[index:end]
-            applied = bulk.apply(session, run, actor) if len(run) >= bulk.MIN_RUN else None
+            applied = _apply_run(session, run, actor) if len(run) >= MIN_RUN else None
             if applied is not None:
-                for op, written in zip(run, applied, strict=True):
-                    _record(outcome, op, written, progress)
+                for written in applied:
+                    _record(outcome, written, progress)
                 index = end
                 continue
             one_by_one_until = end  # the same answers as ever, failing index and all
         op = operations[index]
         own = session.begin_nested() if not atomic and dry_run else None
         try:
-            _record(outcome, op, _apply(session, op, actor), progress)
+            _record(outcome, _apply(session, op, actor), progress)
             if own is not None:
                 own.commit()
             elif not atomic:

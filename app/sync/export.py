@@ -12,13 +12,12 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from app.db import read_session, write_session
-from app.market.base import READ_ONLY_FIELDS
-from app.market.registry import BY_PATH, SPECS
 from app.problems import body_validation_problem
-from app.resources import service
-from app.resources.formats import record_json
+from app.resources import changelog, reads
+from app.resources.catalog import catalog
+from app.resources.rows import dumps
 from app.resources.sorting import parse_sort
-from app.sync import batch, changelog
+from app.sync import batch
 
 PAGE = 500
 
@@ -32,15 +31,14 @@ def export_lines(engine: Engine) -> Iterator[str]:
     """
     with read_session(engine) as session:
         head = changelog.head(session)
-    for spec in SPECS:
+    for spec in catalog:
         keys = parse_sort(spec.table, None, ())
         after: str | None = None
         while True:
             with read_session(engine) as session:
-                page = service.list_page(session, spec, keys=keys, limit=PAGE, after=after)
+                page = reads.list_page(session, spec, keys=keys, limit=PAGE, after=after)
                 for record in page.rows:
-                    line = {"collection": spec.path, "record": record_json(spec, record)}
-                    yield json.dumps(line, ensure_ascii=False) + "\n"
+                    yield dumps({"collection": spec.path, "record": record}).decode() + "\n"
             if page.next_cursor is None:
                 break
             after = page.next_cursor
@@ -72,7 +70,7 @@ def read_jsonl(text: Iterable[str]) -> tuple[list[Line], list[tuple[int, str]]]:
             continue
         if isinstance(item, dict) and set(item) == {"next_after"}:
             continue
-        if not (isinstance(item, dict) and item.get("collection") in BY_PATH
+        if not (isinstance(item, dict) and item.get("collection") in catalog
                 and isinstance(item.get("record"), dict)):  # fmt: skip
             bad.append((number, 'expected {"collection": "<known name>", "record": {...}}'))
             continue
@@ -82,13 +80,14 @@ def read_jsonl(text: Iterable[str]) -> tuple[list[Line], list[tuple[int, str]]]:
 
 def read_csv(text: str, collection: str) -> list[Line]:
     """A list's CSV back into records: empty cells are null, lists are split on `; `."""
-    fields = BY_PATH[collection].models.create.model_fields
+    create = catalog.by_path(collection).models.create
+    fields, read_only = create.model_fields, create.read_only  # type: ignore[attr-defined]
     lists = {name for name, info in fields.items() if get_origin(info.annotation) is list}
     lines = []
     for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         record: dict[str, Any] = {}
         for name, cell in row.items():
-            if name is None or name in READ_ONLY_FIELDS:
+            if name is None or name in read_only:
                 continue
             if name in lists:
                 record[name] = [v for v in (cell or "").split("; ") if v]
@@ -106,7 +105,7 @@ def _problem_text(problem: Any) -> str:
 def _in_order(lines: list[Line]) -> list[Line]:
     """Collections in the registry's order (references first); inside a collection that
     references itself (brands and groups), parents before their children."""
-    rank = {spec.path: i for i, spec in enumerate(SPECS)}
+    rank = {path: i for i, path in enumerate(catalog.paths)}
     groups: dict[str, list[Line]] = {}
     for line in lines:
         groups.setdefault(line.collection, []).append(line)
@@ -134,7 +133,7 @@ def _parents_first(lines: list[Line]) -> list[Line]:
 
 
 def _self_ref(line: Line) -> str | None:
-    spec = BY_PATH[line.collection]
+    spec = catalog.by_path(line.collection)
     for name, table in spec.refs.items():
         if table == spec.table_name and line.record.get(name):
             return str(line.record[name])
@@ -153,7 +152,7 @@ def import_lines(
     result = ImportResult(rejected=list(unreadable or []))
     for line in lines:
         try:
-            BY_PATH[line.collection].models.create.model_validate(line.record)
+            catalog.by_path(line.collection).models.create.model_validate(line.record)
         except ValidationError as exc:
             result.rejected.append((line.number, _problem_text(body_validation_problem(exc))))
     if result.rejected:

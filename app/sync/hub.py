@@ -1,10 +1,11 @@
 """Wakes long-polls on `/changes` as soon as a change commits, in any process.
 
-In this process, `changed()` is called after every commit. Other processes and replicas
-are heard through one watcher per process, never one per waiting client: on Postgres a
-thread LISTENing on the changes channel (the writer's NOTIFY arrives at its commit); on
-SQLite, which has no notifications, a task that reads the head twice a second, and only
-while somebody is waiting. A waiting client holds no database connection.
+In this process, the change log announces every commit (`changelog.on_commit`). Other
+processes and replicas are heard through one watcher per process, never one per waiting
+client: on Postgres a thread LISTENing on the changes channel (the writer's NOTIFY
+arrives at its commit); on SQLite, which has no notifications, a task that reads the
+head twice a second, and only while somebody is waiting. A waiting client holds no
+database connection.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from app.db import read_session
-from app.sync import changelog
+from app.resources import changelog
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
@@ -77,6 +78,7 @@ class Hub:
 hub = Hub()
 
 
+@changelog.on_commit
 def changed(seq: int) -> None:
     hub.changed(seq)
 

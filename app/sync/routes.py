@@ -14,24 +14,22 @@ from app import db
 from app.access.guard import guard
 from app.actor import Actor
 from app.db import WriteSession
-from app.market.registry import BY_PATH, SPECS
 from app.problems import (
     RETRYABLE,
-    BadRequest,
     Conflict,
     PayloadTooLarge,
     Unprocessable,
     problem_response,
 )
-from app.resources import writes
+from app.resources import feed, writes
+from app.resources.catalog import catalog
+from app.resources.idempotency import IdempotencyDep
 from app.resources.query import StrictQuery, single_valued
 from app.resources.rows import dumps
 from app.sync import batch as batch_ops
-from app.sync import feed
 from app.sync.batch import MAX_OPERATIONS, BatchRequest
 from app.sync.export import export_lines
 from app.sync.hub import hub
-from app.sync.idempotency import IdempotencyDep
 
 router = APIRouter(
     prefix="/api/v1", tags=["sync"], dependencies=[Depends(guard), Depends(single_valued)]
@@ -56,16 +54,6 @@ class ChangesQuery(StrictQuery):
     )
 
 
-def _collections(raw: str | None) -> list[str]:
-    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
-    if unknown := [n for n in names if n not in BY_PATH]:
-        raise BadRequest(
-            f"collections: unknown '{unknown[0]}'; use {', '.join(s.path for s in SPECS)}.",
-            errors=[{"field": "query.collections", "message": f"unknown '{unknown[0]}'"}],
-        )
-    return names
-
-
 async def _read(engine: Engine, after: int, limit: int, names: list[str]) -> feed.FeedPage:
     return await db.read(engine, lambda connection: feed.read(connection, after, limit, names))
 
@@ -80,7 +68,7 @@ async def _read(engine: Engine, after: int, limit: int, names: list[str]) -> fee
     responses={400: {}},
 )
 async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> Response:
-    collections = _collections(query.collections)
+    collections = catalog.parse_paths(query.collections, "collections")
     engine = request.app.state.engine
     # `known` is taken before each read: a change that commits after it wakes the wait.
     known = hub.head
@@ -140,9 +128,10 @@ def batch(
     query: Annotated[BatchQuery, Query()],
 ) -> Response:
     if len(request.operations) > MAX_OPERATIONS:
-        raise PayloadTooLarge(
+        raise PayloadTooLarge.on(
+            "body.operations",
+            f"more than {MAX_OPERATIONS}",
             f"operations: {len(request.operations)} given, at most {MAX_OPERATIONS} a batch.",
-            errors=[{"field": "body.operations", "message": f"more than {MAX_OPERATIONS}"}],
         )
     if idempotency and (replay := idempotency.replay(session)):
         return replay

@@ -4,19 +4,20 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
-from app.market.companies import Automaker, BatteryPartner
+from app.market.companies import Automaker, BatteryPartner, automaker_or_group
 from app.market.enums import DensityStatus, Level, Unit
-from app.market.joins import automaker_or_group
 from app.market.products import Battery, EnergyDensity, density_display
-from app.market.programmes import Partnership
-from app.market.registry import BY_PATH
+from app.market.programmes import PARTNERSHIPS, Partnership
 from app.market.sources import Source
-from app.market.types import json_number
-from app.resources.filters import Filter
+from app.resources.cursor import SortKey
+from app.resources.fields import json_number
+from app.resources.pages import keyset_page
 from app.resources.query import queryable
+from app.resources.sorting import parse_sort
+from app.resources.spec import Filter
 
 COLUMNS = (
     "automaker", "battery_partner", "battery", "technology", "energy_density",
@@ -38,7 +39,7 @@ def _automaker_or_group() -> Filter:
 
 def filters() -> dict[str, Filter]:
     """The landscape's filters: the partnerships' own, under the names analysts use."""
-    own = queryable(BY_PATH["partnerships"]).filters
+    own = queryable(PARTNERSHIPS).filters
     partner = own["battery_partner_id"]
     return {
         "technology": own["technology"],
@@ -73,9 +74,7 @@ def _preference(density: EnergyDensity) -> tuple[Any, ...]:
     )
 
 
-def _shown(
-    partnership: Partnership, tiers: tuple[dict[Any, list[Any]], ...]
-) -> EnergyDensity | None:
+def _shown(partnership: Any, tiers: tuple[dict[Any, list[Any]], ...]) -> EnergyDensity | None:
     """The partnership's own figure, else its battery's, else its partner's."""
     by_partnership, by_battery, by_partner = tiers
     for found in (
@@ -113,7 +112,24 @@ def _tiers(
     return tuple(grouped)
 
 
-def rows(session: Session, partnerships: Sequence[Partnership]) -> list[dict[str, Any]]:
+KEYS: list[SortKey] = parse_sort(Partnership, None, ())  # as the partnerships' list: oldest first
+
+
+def page(
+    session: Session,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: str | None,
+    scope: str,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of landscape rows, one per partnership that matches `where`."""
+    query = select(Partnership.__table__).where(*where)  # type: ignore[attr-defined]
+    found = keyset_page(session, query, KEYS, limit=limit, after=after, scope=scope)
+    return rows(session, found.rows), found.next_cursor
+
+
+def rows(session: Session, partnerships: Sequence[Any]) -> list[dict[str, Any]]:
     """Landscape rows for a page of partnerships, in a fixed number of queries."""
     makers = _by_id(session, Automaker, {p.automaker_id for p in partnerships})
     makers |= _by_id(session, Automaker, {m.parent_id for m in makers.values()} - set(makers))
@@ -144,7 +160,7 @@ def _number(value: float | None) -> float | int | None:
 
 
 def _row(
-    partnership: Partnership,
+    partnership: Any,
     makers: dict[Any, Automaker],
     partner: BatteryPartner,
     battery: Battery | None,

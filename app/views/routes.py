@@ -1,30 +1,38 @@
 """The analyst views' routes: search, landscape and energy-density statistics, JSON or CSV."""
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, create_model
-from sqlalchemy import select
+from pydantic import Field
 from sqlmodel import Session
 
 from app.access.guard import guard
 from app.db import ReadSession
 from app.market.enums import Unit
-from app.market.programmes import Partnership
-from app.market.registry import BY_PATH, SPECS
-from app.problems import BadRequest
+from app.market.products import ENERGY_DENSITIES
 from app.resources import cursor
+from app.resources.catalog import catalog
 from app.resources.formats import PageFetch, csv_response, every_page, wants_csv_for
-from app.resources.query import StrictQuery, queryable, single_valued
-from app.resources.routes import API_PREFIX, next_link
-from app.resources.sorting import parse_sort
+from app.resources.handlers import API_PREFIX, next_link
+from app.resources.query import (
+    StrictQuery,
+    asked,
+    parsed_query,
+    query_parameters,
+    queryable,
+    single_valued,
+    where,
+    with_filters,
+)
+from app.resources.text_index import record_matches
 from app.views import landscape, search, stats
-from app.views.search_index import record_matches
 
 router = APIRouter(
     prefix=API_PREFIX, tags=["views"], dependencies=[Depends(guard), Depends(single_valued)]
 )
+F = TypeVar("F", bound=Callable[..., Any])
 Format = Literal["json", "csv"]
 FORMAT_DOC = "`csv` streams every page as CSV (so does `Accept: text/csv`)."
 
@@ -49,13 +57,24 @@ class StatsBase(StrictQuery):
     q: str | None = Field(None, description="Only figures whose text (note, maker) contains this.")
 
 
-_LANDSCAPE_FIELDS: dict[str, Any] = {n: f.field() for n, f in landscape.filters().items()}
-LandscapeQuery = create_model("LandscapeQuery", __base__=PageQuery, **_LANDSCAPE_FIELDS)
-_DENSITY_FILTERS = {
-    name: f for name, f in queryable(BY_PATH["energy-densities"]).filters.items() if name != "unit"
+LANDSCAPE_FILTERS = landscape.filters()
+LandscapeQuery = with_filters("LandscapeQuery", PageQuery, LANDSCAPE_FILTERS)
+DENSITY_FILTERS = {
+    name: f for name, f in queryable(ENERGY_DENSITIES).filters.items() if name != "unit"
 }
-_DENSITY_FIELDS: dict[str, Any] = {n: f.field() for n, f in _DENSITY_FILTERS.items()}
-StatsQuery = create_model("EnergyDensityStatsQuery", __base__=StatsBase, **_DENSITY_FIELDS)
+StatsQuery = with_filters("EnergyDensityStatsQuery", StatsBase, DENSITY_FILTERS)
+# Each view's query, checked as the collections' are (app.resources.query.parsed_query).
+SearchParams = Annotated[SearchQuery, Depends(parsed_query(SearchQuery))]
+LandscapeParams = Annotated[Any, Depends(parsed_query(LandscapeQuery))]
+StatsParams = Annotated[Any, Depends(parsed_query(StatsQuery))]
+
+
+def view(path: str, summary: str, query: type[StrictQuery]) -> Callable[[F], F]:
+    """A view's route: its query model documented (and checked by its `parsed_query`), a 400
+    for a bad parameter; the description is the function's docstring."""
+    return router.get(
+        path, summary=summary, responses={400: {}}, openapi_extra=query_parameters(query)
+    )
 
 
 def _paged(
@@ -70,24 +89,13 @@ def _paged(
     return JSONResponse(body, headers=next_link(request, next_cursor))
 
 
-@router.get(
-    "/search",
-    summary="Search every collection",
-    description="Records whose names, local names, titles, descriptions or notes contain `q`, "
-    "from every collection: exact name matches first, then names that start with `q`, then "
-    "other name matches, then text matches. Each item has `collection`, `id`, `slug`, "
-    "`label`, `snippet` and `score`.",
-    responses={400: {}},
-)
-def search_all(
-    request: Request, session: ReadSession, query: Annotated[SearchQuery, Query()]
-) -> Response:
-    wanted = [c.strip() for c in (query.collections or "").split(",") if c.strip()]
-    if unknown := [c for c in wanted if c not in BY_PATH]:
-        raise BadRequest(
-            f"collections: unknown '{unknown[0]}'; use {', '.join(s.path for s in SPECS)}.",
-            errors=[{"field": "query.collections", "message": f"unknown '{unknown[0]}'"}],
-        )
+@view("/search", "Search every collection", SearchQuery)
+def search_all(request: Request, session: ReadSession, query: SearchParams) -> Response:
+    """Records whose names, local names, titles, descriptions or notes contain `q`, from every
+    collection: exact name matches first, then names that start with `q`, then other name
+    matches, then text matches. Each item has `collection`, `id`, `slug`, `label`, `snippet`
+    and `score`."""
+    wanted = catalog.parse_paths(query.collections, "collections")
     if query.cursor is not None:
         scope = search.scope_of_search(query.q, wanted)
         cursor.decode(query.cursor, search.page_keys(query.q, wanted), scope)
@@ -102,68 +110,35 @@ def search_all(
     )
 
 
-@router.get(
-    "/landscape",
-    summary="The partnership landscape",
-    description="One row per partnership: the automaker (`Group (Brand)` for a brand), its "
-    "battery partner and battery, the energy density shown (the partnership's own figure, "
-    "else its battery's own (tied to no partnership), else its partner's own (tied to no "
-    "battery or partnership); cell level and Wh/kg first, then the newest "
-    "`as_of`, `(targeted)` appended for targets), the commercialization status and stage, "
-    "vehicle models and the titles of the sources cited. With the demo data its CSV is the "
-    "seed article's table.",
-    responses={400: {}},
-)
-def landscape_rows(
-    request: Request,
-    session: ReadSession,
-    query: Annotated[LandscapeQuery, Query()],
-) -> Response:
-    params: Any = query
-    filters = landscape.filters()
-    given = params.model_dump(exclude_unset=True)
-    where = [filters[n].clause(v) for n, v in given.items() if n in filters and v is not None]
-    keys = parse_sort(Partnership, None, ())
-    scope = cursor.scope_of("landscape", {n: v for n, v in given.items() if n in filters})
+@view("/landscape", "The partnership landscape", LandscapeQuery)
+def landscape_rows(request: Request, session: ReadSession, params: LandscapeParams) -> Response:
+    """One row per partnership: the automaker (`Group (Brand)` for a brand), its battery partner
+    and battery, the energy density shown (the partnership's own figure, else its battery's own
+    (tied to no partnership), else its partner's own (tied to no battery or partnership); cell
+    level and Wh/kg first, then the newest `as_of`, `(targeted)` appended for targets), the
+    commercialization status and stage, vehicle models and the titles of the sources cited.
+    With the demo data its CSV is the seed article's table."""
+    clauses = where(LANDSCAPE_FILTERS, params)
+    scope = cursor.scope_of("landscape", asked(params))
     if params.cursor is not None:
-        cursor.decode(params.cursor, keys, scope)
+        cursor.decode(params.cursor, landscape.KEYS, scope)
 
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        rows = select(Partnership).where(*where)
-        if after is not None:
-            rows = rows.where(cursor.after(keys, cursor.decode(after, keys, scope)))
-        found = list(s.scalars(rows.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-        next_cursor = cursor.encode(keys, found[limit - 1], scope) if len(found) > limit else None
-        return landscape.rows(s, found[:limit]), next_cursor
+        return landscape.page(s, clauses, limit=limit, after=after, scope=scope)
 
     return _paged(request, session, params, "landscape", list(landscape.COLUMNS), fetch)
 
 
-@router.get(
-    "/stats/energy-density",
-    summary="Energy-density statistics",
-    description="Per group: `count`, `min`, `max`, `mean` and `median` of `value_min`, one "
-    "`unit` at a time, over the energy densities that match the filters (the same as on "
-    "`/energy-densities`). Records with no value for the key form one group with key null. "
-    "`battery_partner` groups are keyed by slug and labelled by name; `year` is the year of "
-    "`as_of`.",
-    responses={400: {}},
-)
-def energy_density_stats(
-    request: Request,
-    session: ReadSession,
-    query: Annotated[StatsQuery, Query()],
-) -> Response:
-    params: Any = query
-    given = params.model_dump(exclude_unset=True)
-    where = [
-        _DENSITY_FILTERS[n].clause(v)
-        for n, v in given.items()
-        if n in _DENSITY_FILTERS and v is not None
-    ]
+@view("/stats/energy-density", "Energy-density statistics", StatsQuery)
+def energy_density_stats(request: Request, session: ReadSession, params: StatsParams) -> Response:
+    """Per group: `count`, `min`, `max`, `mean` and `median` of `value_min`, one `unit` at a time,
+    over the energy densities that match the filters (the same as on `/energy-densities`).
+    Records with no value for the key form one group with key null. `battery_partner` groups
+    are keyed by slug and labelled by name; `year` is the year of `as_of`."""
+    clauses = where(DENSITY_FILTERS, params)
     if params.q is not None:
-        where.append(record_matches(BY_PATH["energy-densities"], params.q))
-    groups = stats.energy_density_stats(session, params.group_by, params.unit, where)
+        clauses.append(record_matches(ENERGY_DENSITIES, params.q))
+    groups = stats.energy_density_stats(session, params.group_by, params.unit, clauses)
     if wants_csv_for(request, params):
         header = ["key", "label", "count", "min", "max", "mean", "median"]
         return csv_response(f"energy-density-{params.group_by}", header, [groups])

@@ -6,10 +6,11 @@ from typing import Any
 from sqlalchemy import Float, case, cast, or_, select
 from sqlmodel import Session, col
 
-from app.market.registry import BY_PATH
 from app.resources import cursor
+from app.resources.catalog import catalog
 from app.resources.cursor import SortKey
-from app.views.search_index import SEARCHED_FIELDS, SearchEntry, normalize, text_matches
+from app.resources.pages import keyset_page
+from app.resources.text_index import SearchEntry, normalize, searched_values, text_matches
 
 SNIPPET_RADIUS = 60
 # Exact label first, then labels that start with the query, then any label or text match.
@@ -57,47 +58,47 @@ def search(
     session: Session, q: str, collections: list[str], limit: int, after: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     ranked = _ranked(q, collections)
-    keys = _keys(ranked)
-    scope = scope_of_search(q, collections)
-    query = select(ranked)
-    if after is not None:
-        query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
-    rows = list(session.execute(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-    next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
-    rows = rows[:limit]
-    records = _records(session, rows)
+    page = keyset_page(
+        session,
+        select(ranked),
+        _keys(ranked),
+        limit=limit,
+        after=after,
+        scope=scope_of_search(q, collections),
+    )
+    records = _records(session, page.rows)
     items = []
-    for row in rows:
-        record = records.get(row.id)
+    for row in page.rows:
+        record = records.get((row.collection, row.id))
         items.append({
             "collection": row.collection,
             "id": str(row.id),
             "slug": getattr(record, "slug", None),
             "label": row.label,
-            "snippet": _snippet(record, q, row.label),
+            "snippet": _snippet(row.collection, record, q, row.label),
             "score": row.score,
         })  # fmt: skip
-    return items, next_cursor
+    return items, page.next_cursor
 
 
-def _records(session: Session, rows: list[Any]) -> dict[Any, Any]:
-    """The page's records, one query per collection present (at most seven)."""
+def _records(session: Session, rows: list[Any]) -> dict[tuple[str, Any], Any]:
+    """The page's records by (collection, id), one query per collection present: ids are
+    unique within a collection only (a partner may PUT one id into two)."""
     ids: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         ids[row.collection].append(row.id)
     found = {}
     for path, wanted in ids.items():
-        table: Any = BY_PATH[path].table
-        found.update({r.id: r for r in session.scalars(select(table).where(table.id.in_(wanted)))})
+        table: Any = catalog.by_path(path).table
+        for record in session.scalars(select(table).where(table.id.in_(wanted))):
+            found[(path, record.id)] = record
     return found
 
 
-def _snippet(record: Any, q: str, label: str) -> str:
+def _snippet(path: str, record: Any, q: str, label: str) -> str:
     """The text around the first match, from the field it was found in."""
     norm = normalize(q.strip())
-    for field in SEARCHED_FIELDS:
-        value = getattr(record, field, None)
-        text = "; ".join(value) if isinstance(value, list) else str(value or "")
+    for _, text in searched_values(catalog.by_path(path), record) if record is not None else ():
         at = normalize(text).find(norm)
         if at >= 0:
             start, end = max(0, at - SNIPPET_RADIUS), at + len(norm) + SNIPPET_RADIUS

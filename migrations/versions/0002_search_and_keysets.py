@@ -78,7 +78,8 @@ def downgrade() -> None:
 
 
 # The records already stored, indexed as the app indexed them when this was written: the
-# label, the joined names, then the searched fields in app.views.search_index's order.
+# label, the joined names, then the searched fields in each collection's declared order
+# (now app.resources.text_index).
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 

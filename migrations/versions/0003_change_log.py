@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_head")),
     )
-    op.bulk_insert(head, [{"id": 1, "seq": 0}])  # one row, forever; see app.sync.changelog
+    op.bulk_insert(head, [{"id": 1, "seq": 0}])  # one row, forever; see app.resources.changelog
     op.create_table(
         "changes",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),

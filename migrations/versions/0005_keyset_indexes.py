@@ -14,7 +14,7 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# As app.market.base.table_args derives them when this was written.
+# As app.resources.records.table_args (then app.market.base) derives them when this was written.
 INDEXES = {
     "sources": ["published_on"],
     "battery_partners": ["founded_year"],

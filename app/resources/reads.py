@@ -1,27 +1,20 @@
-"""Reads of any collection: one record by id or slug, and keyset pages."""
+"""Reads of any collection: one record by id or slug, and keyset pages of records."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, select
 from sqlmodel import Session
 
+from app.columns import NAME_MAX
 from app.problems import NotFound
-from app.resources import cursor
 from app.resources.cursor import SortKey
+from app.resources.pages import Page, keyset_page
 from app.resources.rows import shape
 from app.resources.spec import ResourceSpec
 
-MAX_KEY = 200  # the longest slug
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[Any]
-    next_cursor: str | None
-    total: int | None = None
+MAX_KEY = NAME_MAX  # the longest slug
 
 
 def parse_key(key: str) -> UUID | str:
@@ -80,7 +73,7 @@ def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, A
 
 
 def list_page(
-    session: Session | Connection,
+    connection: Session | Connection,
     spec: ResourceSpec,
     *,
     keys: list[SortKey],
@@ -89,19 +82,9 @@ def list_page(
     after: str | None = None,
     count: bool = False,
     scope: str = "",
-    records: bool = False,
 ) -> Page:
-    """One keyset page; never OFFSET, so pages stay stable while rows are added. Rows are
-    ORM objects, or with `records` JSON-ready dicts made straight from the columns."""
-    query: Any = select(*shape(spec).columns) if records else select(spec.table)
-    query = query.where(*where)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) if count else None
-    if after is not None:
-        query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
-    query = query.order_by(*cursor.order_by(keys)).limit(limit + 1)
-    rows: list[Any] = list(session.execute(query) if records else session.scalars(query))
-    next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
-    page = rows[:limit]
-    return Page(
-        rows=shape(spec).records(page) if records else page, next_cursor=next_cursor, total=total
-    )
+    """A keyset page of records as JSON-ready dicts, made straight from the columns."""
+    rows = shape(spec)
+    query = select(*rows.columns).where(*where)
+    page = keyset_page(connection, query, keys, limit=limit, after=after, scope=scope, count=count)
+    return Page(rows.records(page.rows), page.next_cursor, page.total)

@@ -1,33 +1,21 @@
-"""The record mixin every table shares, and the model family made from a collection's fields."""
+"""The record base every collection's table shares, and the model family (Create, Patch,
+public) made from a collection's fields."""
 
 import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, create_model, model_validator
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import FieldInfoMetadata
 
-from app.market.types import UTCDateTime, enum_check
+from app.columns import UTCDateTime, enum_check, utcnow
 
-# One naming convention, so Postgres and SQLite report the same constraint
-# names and app.problems can turn them into client errors.
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-READ_ONLY_FIELDS = frozenset({"version", "created_at", "updated_at", "display"})
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+# The record's own bookkeeping; a family adds its computed fields (`display`).
+READ_ONLY_FIELDS = frozenset({"version", "created_at", "updated_at"})
 
 
 class Record(SQLModel):
@@ -84,6 +72,7 @@ class WriteBody(SQLModel):
     """What every write body adds: unknown fields refused, read-only ones ignored."""
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    read_only: ClassVar[frozenset[str]] = READ_ONLY_FIELDS
 
     id: uuid.UUID | None = Field(
         default=None,
@@ -95,7 +84,7 @@ class WriteBody(SQLModel):
     def _drop_read_only(cls, data: Any) -> Any:
         # A record read from the API can be written back as it is (API.md §9).
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+            return {k: v for k, v in data.items() if k not in cls.read_only}
         return data
 
 
@@ -136,7 +125,8 @@ def family(
     examples = ConfigDict(json_schema_extra={"examples": [example]})
     create = create_model(f"{name}Create", __base__=(fields, WriteBody))
     create.model_config.update(examples)
+    update = _partial(f"{name}Patch", fields, patch_example)
+    for body in (create, update):  # computed fields are read-only too
+        body.read_only = READ_ONLY_FIELDS | set(fields.model_computed_fields)  # type: ignore[attr-defined]
     public = create_model(f"{name}", __base__=(fields, public_base))
-    return Family(
-        create=create, update=_partial(f"{name}Patch", fields, patch_example), public=public
-    )
+    return Family(create=create, update=update, public=public)

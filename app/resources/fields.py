@@ -1,10 +1,12 @@
-"""Field types shared by the collections: validated on the way in, stored portably."""
+"""The machine's field types: what collections declare their fields with, validated on the way
+in and stored portably (slugs, names, references, numbers, URLs, countries)."""
 
-import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -18,39 +20,14 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError, PydanticUndefined
-from sqlalchemy import CheckConstraint, DateTime, Dialect, Float, String, Text, Uuid
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Float, String, Text, Uuid
 from sqlmodel import Field
 
+from app.columns import NAME_MAX
+
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-NAME_MAX = 200
 URL_MAX = 2000
 TEXT_MAX = 10_000
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC on the way out, whatever the database keeps."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    @property
-    def python_type(self) -> type[dt.datetime]:
-        return dt.datetime
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        value = value.astimezone(dt.UTC)
-        # SQLite keeps text; a fixed naive UTC form keeps it sortable.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:  # noqa: ARG002
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
-        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
 
 
 def _not_uuid(slug: str) -> str:
@@ -107,13 +84,27 @@ def json_number(value: float) -> float | int:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
+@dataclass(frozen=True)
+class Exact:
+    """Marks a type whose values identify a record (a slug, a country code): such a field is
+    filterable by its exact value, a query value made ready by `normalize` (`cn` → `CN`).
+    A collection's label field (`name`, `title`) is filterable so too."""
+
+    normalize: Callable[[str], str] = str
+
+
 NoNul = AfterValidator(_no_nul)
 Slug = Annotated[
-    str, StringConstraints(pattern=SLUG_PATTERN, max_length=NAME_MAX), AfterValidator(_not_uuid)
+    str,
+    StringConstraints(pattern=SLUG_PATTERN, max_length=NAME_MAX),
+    AfterValidator(_not_uuid),
+    Exact(),
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX), NoNul]
 LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX), NoNul]
-Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
+Country = Annotated[
+    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country), Exact(str.upper)
+]
 WebUrl = Annotated[str, StringConstraints(max_length=URL_MAX), AfterValidator(_web_url)]
 Number = Annotated[float, AllowInfNan(False), PlainSerializer(json_number)]
 VehicleModel = Name
@@ -140,11 +131,6 @@ def enum_field(enum: type[StrEnum], *, nullable: bool = False, **kwargs: Any) ->
     return Field(_default(not nullable), sa_type=String(length), **kwargs)
 
 
-def enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
-    values = ", ".join(f"'{member.value}'" for member in enum)
-    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_enum")
-
-
 def text_field(max_length: int = TEXT_MAX, *, required: bool = False, **kwargs: Any) -> Any:
     sa_type = Text() if max_length > URL_MAX else String(max_length)
     return Field(_default(required), sa_type=sa_type, **kwargs)
@@ -156,3 +142,13 @@ def ref_field(table: str, *, required: bool = False, **kwargs: Any) -> Any:
 
 def number_field(*, required: bool = False, **kwargs: Any) -> Any:
     return Field(_default(required), sa_type=Float(53), **kwargs)
+
+
+def exact(annotation: Any, metadata: list[Any]) -> Exact | None:
+    """The Exact marker of a field (its own metadata, or inside `X | None`), if it has one."""
+    found = [m for m in metadata if isinstance(m, Exact)]
+    found += [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Exact)]
+    for arg in get_args(annotation) if not found else ():
+        if (inner := exact(arg, [])) is not None:
+            return inner
+    return found[0] if found else None

@@ -1,4 +1,5 @@
-"""The text-search index: one row per record, written in the same transaction as the record.
+"""The text index: one row per record, written in the same transaction as the record, with
+what its collection declares (`ResourceSpec.text`): the fields searched, the label.
 
 Postgres finds substrings through a pg_trgm GIN index on `text`; SQLite through an
 FTS5 trigram table over `text`, kept in step by triggers (migration 0002). Both need
@@ -34,22 +35,15 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Field, Session, SQLModel, col
 
-from app.market.registry import BY_PATH, BY_TABLE
-from app.market.types import NAME_MAX
+from app.columns import NAME_MAX
+from app.resources.catalog import catalog
 from app.resources.chunked import IN_CHUNK, rows_in
+from app.resources.formats import record_json
 from app.resources.spec import ResourceSpec
 
-SEARCHED_FIELDS = (
-    "name", "name_local", "title", "slug", "description", "note", "commercialization_status",
-    "headquarters", "publisher", "cathode", "anode", "electrolyte", "vehicle_models",
-)  # fmt: skip
-# Collections whose text and label include the names of the records they join.
-NAMED_REFS = {
-    "partnerships": ("automaker_id", "battery_partner_id"),
-    "energy-densities": ("battery_partner_id",),
-}
 TRIGRAM = 3
-LABEL_MAX = 2 * NAME_MAX + 3  # "Automaker × Battery partner"
+JOINED_LABEL = " × "  # a label made of the names a record joins: "NIO × WeLion"
+LABEL_MAX = 2 * NAME_MAX + len(JOINED_LABEL)
 
 
 class SearchEntry(SQLModel, table=True):
@@ -133,14 +127,15 @@ def record_matches(spec: ResourceSpec, q: str) -> ColumnElement[bool]:
 
 
 def names_of(session: Session, spec: ResourceSpec, records: list[Any]) -> list[list[str]]:
-    """Names of the records each one joins (a partnership's automaker and partner): one
-    query per joined field, however many records (a batch reindexes a thousand at once)."""
+    """Labels of the records each one joins (`text.names`: a partnership's automaker and
+    partner), one query per joined field however many records (a batch has a thousand)."""
     names: list[list[str]] = [[] for _ in records]
-    for field in NAMED_REFS.get(spec.path, ()):
-        target: Any = BY_TABLE[spec.refs[field]].table
+    for field in spec.text.names:
+        target = catalog.target(spec, field)
+        table: Any = target.table
         ids = {getattr(record, field) for record in records} - {None}
-        rows = rows_in(session, select(target.id, target.name), target.id, ids)
-        found: dict[Any, str] = {row[0]: row[1] for row in rows}
+        label = getattr(table, str(target.text.label))
+        found: dict[Any, str] = dict(rows_in(session, select(table.id, label), table.id, ids))
         for its, record in zip(names, records, strict=True):
             its.append(found.get(getattr(record, field)) or "")
     return names
@@ -149,20 +144,33 @@ def names_of(session: Session, spec: ResourceSpec, records: list[Any]) -> list[l
 def label_of(
     spec: ResourceSpec, record: Any, names: list[str], rendered: dict[str, Any] | None = None
 ) -> str:
-    """How a record is named in search results (API.md §9, Shapes). `rendered`: the record
-    as JSON, if the caller has it, so that `display` needs no second validation."""
-    if spec.path == "partnerships":
-        return " × ".join(names)
-    if spec.path == "energy-densities":
-        if rendered is not None:
-            return str(rendered["display"])
-        return str(spec.models.public.model_validate(record).display)  # type: ignore[attr-defined]
-    return str(getattr(record, spec.label_field))
+    """How a record is named in search results (API.md §9, Shapes): its label field (a
+    computed one, such as `display`, from its JSON: `rendered` when the caller has it), or
+    the names it joins."""
+    label = spec.text.label
+    if label is None:
+        return JOINED_LABEL.join(names)
+    if label in spec.sa_table.c:
+        return str(getattr(record, label))
+    return str((rendered or record_json(spec, record))[label])
 
 
-def _text(record: Any, label: str, names: list[str]) -> str:
+def searched_values(spec: ResourceSpec, record: Any) -> list[tuple[str, str]]:
+    """(field, text) for each searched field that has a value, in the declared order; a
+    list field's items as one text, `; ` between them."""
+    found = []
+    for field in spec.text.fields:
+        value = getattr(record, field, None)
+        if isinstance(value, list):
+            found.append((field, "; ".join(map(str, value))))
+        elif value:
+            found.append((field, str(value)))
+    return found
+
+
+def _text(spec: ResourceSpec, record: Any, label: str, names: list[str]) -> str:
     parts = [label, *names]
-    for field in SEARCHED_FIELDS:
+    for field in spec.text.fields:
         value = getattr(record, field, None)
         if isinstance(value, list):
             parts += value
@@ -175,17 +183,13 @@ def _entry(
     spec: ResourceSpec, record: Any, names: list[str], rendered: dict[str, Any] | None
 ) -> dict[str, str]:
     label = label_of(spec, record, names, rendered)[:LABEL_MAX]
+    local = getattr(record, spec.text.local, None) if spec.text.local else None
     return {
         "label": label,
         "label_norm": normalize(label)[:LABEL_MAX],
-        "local_norm": normalize(getattr(record, "name_local", None) or ""),
-        "text": _text(record, label, names),
+        "local_norm": normalize(local or ""),
+        "text": _text(spec, record, label, names),
     }
-
-
-def reindex(session: Session, spec: ResourceSpec, record: Any, *, renamed: bool = False) -> None:
-    """Write the record's entry in the caller's transaction; after a rename, its dependents'."""
-    reindex_many(session, spec, [record], renamed=[record] if renamed else [])
 
 
 ENTRY_VALUES = ("label", "label_norm", "local_norm", "text")
@@ -264,11 +268,9 @@ def _write_entries(
 
 
 def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> None:
-    for path, fields in NAMED_REFS.items():
-        dependent = BY_PATH[path]
-        for field in fields:
-            if dependent.refs[field] != spec.table_name:
-                continue
+    """Re-label the records whose text holds this one's label (a partnership its partner's)."""
+    for dependent, field in catalog.referencing(spec):
+        if field in dependent.text.names:
             column = getattr(dependent.table, field)
             rows = list(session.scalars(select(dependent.table).where(column == record.id)))
             reindex_many(session, dependent, rows)

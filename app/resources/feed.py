@@ -1,4 +1,4 @@
-"""Reading the change log: `/changes` pages and record history (see app.sync.changelog for
+"""Reading the change log: `/changes` pages and record history (see app.resources.changelog for
 why `seq > after` never skips a change).
 
 Columns only, no ORM objects, and each stored record goes out as the JSON text it was
@@ -14,8 +14,10 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 from sqlmodel import Session, col
 
+from app.resources.changelog import Change, head
+from app.resources.cursor import SortKey
+from app.resources.pages import Page, keyset_page
 from app.resources.rows import selected
-from app.sync.changelog import Change, head
 
 ITEM: tuple[Any, ...] = (
     col(Change.seq),
@@ -55,21 +57,23 @@ def read(session: Session | Connection, after: int, limit: int, collections: lis
     return FeedPage([_item(row) for row in rows], next_after)
 
 
+HISTORY_KEYS = (SortKey(col(Change.seq)),)
+_HISTORY = tuple(c for c in ITEM if c.key not in ("collection", "id"))
+_HISTORY_NAMES = tuple(c.key for c in _HISTORY)
+
+
 def history(
-    session: Session | Connection, collection: str, record_id: UUID, after: int, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Every version of one record, oldest first; the last `seq` when there are more."""
-    columns = [c for c in ITEM if c.key not in ("collection", "id")]
-    rows = session.execute(
-        select(*columns)
-        .where(
-            col(Change.collection) == collection,
-            col(Change.record_id) == record_id,
-            col(Change.seq) > after,
-        )
-        .order_by(col(Change.seq))
-        .limit(limit + 1)
-    ).all()
-    more = rows[limit - 1].seq if len(rows) > limit else None
-    names = tuple(c.key for c in columns)
-    return [_item(row, names) for row in rows[:limit]], more
+    connection: Session | Connection,
+    collection: str,
+    record_id: UUID,
+    *,
+    limit: int,
+    after: str | None,
+    scope: str,
+) -> Page:
+    """Every version of one record, oldest first, a keyset page at a time."""
+    query = select(*_HISTORY).where(
+        col(Change.collection) == collection, col(Change.record_id) == record_id
+    )
+    page = keyset_page(connection, query, HISTORY_KEYS, limit=limit, after=after, scope=scope)
+    return Page([_item(row, _HISTORY_NAMES) for row in page.rows], page.next_cursor)

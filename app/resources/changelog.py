@@ -18,11 +18,15 @@ the last lock a writer takes, after its row locks, so writers cannot deadlock on
 it. SQLite writers are serialised anyway (BEGIN IMMEDIATE); the same code runs.
 
 Postgres also sends NOTIFY in the transaction (delivered on commit) so that long-
-polls in every process and replica wake up; see app.sync.feed.
+polls in every process and replica wake up. In this process, whoever wants to hear of a
+commit subscribes with `on_commit` (app.sync.hub does): the machine announces, and never
+names who listens.
 """
 
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,11 +46,11 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, Session, SQLModel, col
 
-from app.market.base import utcnow
-from app.market.types import NAME_MAX, UTCDateTime, enum_check
+from app.columns import NAME_MAX, UTCDateTime, enum_check, utcnow
 from app.resources.formats import record_json
 from app.resources.spec import ResourceSpec
 
+log = logging.getLogger(__name__)
 CHANNEL = "battery_intel_changes"
 NOT_GENERATED = {"autoincrement": False}
 STAGED = "changelog.staged"
@@ -152,6 +156,27 @@ def publish(session: Session) -> int | None:
             text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(last)}
         )
     return last
+
+
+Subscriber = Callable[[int], None]
+_subscribers: list[Subscriber] = []
+
+
+def on_commit(subscriber: Subscriber) -> Subscriber:
+    """Call `subscriber(seq)` after each commit that published changes up to `seq`, in the
+    committing thread: it must be quick and must not raise (a long-poll hub, a webhook
+    loop's wake-up)."""
+    _subscribers.append(subscriber)
+    return subscriber
+
+
+def announce(seq: int) -> None:
+    """Tell the subscribers; the commit is done, so a failing one only logs."""
+    for subscriber in _subscribers:
+        try:
+            subscriber(seq)
+        except Exception:
+            log.exception("change log subscriber failed")
 
 
 def discard(session: Session) -> None:

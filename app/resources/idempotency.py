@@ -15,8 +15,7 @@ from sqlalchemy import JSON, Integer, String, Text, delete, text
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.actor import current_actor
-from app.market.base import utcnow
-from app.market.types import NAME_MAX, UTCDateTime
+from app.columns import NAME_MAX, UTCDateTime, utcnow
 from app.problems import BadRequest, Unprocessable
 
 KEEP = dt.timedelta(hours=24)
@@ -59,9 +58,10 @@ class Idempotency:
         if stored is None or stored.created_at < utcnow() - KEEP:
             return None
         if stored.fingerprint != self.fingerprint:
-            raise Unprocessable(
+            raise Unprocessable.on(
+                "header.Idempotency-Key",
+                "reused with another body",
                 "Idempotency-Key: this key was used with a different request; use a new key.",
-                errors=[{"field": "header.Idempotency-Key", "message": "reused with another body"}],
             )
         headers = {**stored.headers, "Idempotent-Replayed": "true"}
         return Response(stored.body, status_code=stored.status, headers=headers)
@@ -107,9 +107,10 @@ async def _idempotency(
     if idempotency_key is None:
         return None
     if not _KEY.fullmatch(idempotency_key):
-        raise BadRequest(
+        raise BadRequest.on(
+            "header.Idempotency-Key",
+            "malformed key",
             "Idempotency-Key: 1–255 visible ASCII characters.",
-            errors=[{"field": "header.Idempotency-Key", "message": "malformed key"}],
         )
     body = await request.body()
     target = f"{request.url.path}?{request.url.query}"  # ?dry_run=true is another request

@@ -1,0 +1,197 @@
+"""What each collection operation does, as named handlers: each takes the collection's spec
+and the parts of the request it needs; app.resources.routes gives them concrete routes.
+
+HTTP ends here: handlers parse headers, pick status codes and render answers; the rules
+and the transaction are app.resources.writes' and reads'.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from app import db
+from app.problems import BadRequest, NotFound
+from app.resources import cursor, feed, reads, writes
+from app.resources.formats import columns, csv_response, every_page, include, wants_csv_for
+from app.resources.idempotency import Idempotency
+from app.resources.preconditions import Conditions, etag
+from app.resources.query import ListQuery, RecordQuery, StrictQuery, queryable
+from app.resources.rows import dumps
+from app.resources.spec import ResourceSpec
+
+API_PREFIX = "/api/v1"
+
+
+class HistoryQuery(StrictQuery):
+    limit: int = Field(100, ge=1, le=1000, description="Versions per page, 1–1000.")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
+
+
+def next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
+    if next_cursor is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+
+
+def json_bytes(content: bytes, headers: dict[str, str]) -> Response:
+    """A body serialised once (app.resources.rows.dumps), sent as it is."""
+    return Response(content, media_type="application/json", headers=headers)
+
+
+def record_response(
+    spec: ResourceSpec, written: writes.Written, *, created: bool = False
+) -> Response:
+    headers = {"ETag": etag(written.record.version)}
+    if created:
+        headers["Location"] = f"{API_PREFIX}/{spec.path}/{written.record.id}"
+    return JSONResponse(written.json, status_code=written.status, headers=headers)
+
+
+def client_uuid(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise BadRequest.on(
+            "path.id",
+            "must be a UUID",
+            f"id: PUT needs a client-chosen UUID in the path, not '{raw}'.",
+        ) from None
+
+
+async def list_records(spec: ResourceSpec, request: Request, params: ListQuery) -> Response:
+    """A page of records as JSON, or every page from the cursor on as CSV."""
+    asked = queryable(spec)
+    keys = asked.sort_keys(params.sort)
+    where = asked.where(params)
+    includes = {n: asked.includes[n] for n in asked.include_names(params.include)}
+    scope = asked.scope(params)
+    if params.cursor is not None:
+        cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
+    engine = request.app.state.engine
+    if wants_csv_for(request, params):
+
+        def fetch(own: Session, size: int, after: str | None) -> Any:
+            page = reads.list_page(
+                own, spec, keys=keys, where=where, limit=size, after=after, scope=scope
+            )
+            return include(own, page.rows, includes), page.next_cursor
+
+        pages = every_page(engine, fetch, params, params.cursor)
+        return csv_response(spec.path, columns(spec) + list(includes), pages)
+
+    def read_page(connection: Connection) -> tuple[bytes, str | None]:
+        page = reads.list_page(
+            connection, spec, keys=keys, where=where, limit=params.limit,
+            after=params.cursor, count=params.count, scope=scope,
+        )  # fmt: skip
+        body: dict[str, Any] = {
+            "items": include(connection, page.rows, includes),
+            "next_cursor": page.next_cursor,
+        }
+        if page.total is not None:
+            body["total"] = page.total
+        return dumps(body), page.next_cursor
+
+    bounded = not params.count and params.q is None
+    content, next_cursor = await db.read(engine, read_page, bounded=bounded)
+    return json_bytes(content, next_link(request, next_cursor))
+
+
+async def get_record(
+    spec: ResourceSpec, request: Request, key: str, query: RecordQuery, if_none_match: str | None
+) -> Response:
+    conditions = Conditions.parse(None, if_none_match)
+    asked = queryable(spec)
+    includes = {n: asked.includes[n] for n in asked.include_names(query.include)}
+
+    def read_record(connection: Connection) -> dict[str, Any]:
+        item = reads.get_row(connection, spec, key)
+        if conditions.not_modified(item["version"]):
+            return item  # the client has it: no includes to fetch
+        (item,) = include(connection, [item], includes)
+        return item
+
+    item = await db.read(request.app.state.engine, read_record)
+    tag = {"ETag": etag(item["version"])}
+    if conditions.not_modified(item["version"]):
+        return Response(status_code=304, headers=tag)
+    return json_bytes(dumps(item), tag)
+
+
+def create_record(
+    spec: ResourceSpec,
+    session: Session,
+    actor: str,
+    idempotency: Idempotency | None,
+    body: BaseModel,
+) -> Response:
+    if idempotency and (replay := idempotency.replay(session)):
+        return replay
+
+    def remember(own: Session, written: writes.Written) -> None:
+        if idempotency:
+            idempotency.remember(own, record_response(spec, written, created=True))
+
+    written = writes.create(session, spec, body, actor, remember)
+    return record_response(spec, written, created=True)
+
+
+def put_record(
+    spec: ResourceSpec,
+    session: Session,
+    actor: str,
+    key: str,
+    body: BaseModel,
+    if_match: str | None,
+    if_none_match: str | None,
+) -> Response:
+    conditions = Conditions.parse(if_match, if_none_match)
+    record_id = client_uuid(key)
+    written = writes.committed(session, writes.apply_put, spec, record_id, body, conditions, actor)
+    return record_response(spec, written, created=written.status == 201)
+
+
+def patch_record(
+    spec: ResourceSpec,
+    session: Session,
+    actor: str,
+    key: str,
+    changes: BaseModel,
+    if_match: str | None,
+) -> Response:
+    conditions = Conditions.parse(if_match, None)
+    patch = changes.model_dump(exclude_unset=True)  # only the fields sent: absent ones stay
+    written = writes.committed(session, writes.apply_patch, spec, key, patch, conditions, actor)
+    return record_response(spec, written)
+
+
+def delete_record(
+    spec: ResourceSpec, session: Session, actor: str, key: str, if_match: str | None
+) -> Response:
+    conditions = Conditions.parse(if_match, None)
+    writes.committed(session, writes.apply_delete, spec, key, conditions, actor)
+    return Response(status_code=204)
+
+
+def record_history(spec: ResourceSpec, session: Session, key: str, query: HistoryQuery) -> Response:
+    """Every version from the change log; still there after a delete (by the record's id)."""
+    record = reads.find(session, spec, key)
+    record_id = record.id if record is not None else reads.parse_key(key)
+    scope = cursor.scope_of("history", spec.path, str(record_id))
+    if query.cursor is not None:
+        cursor.decode(query.cursor, feed.HISTORY_KEYS, scope)
+    page = (
+        feed.history(
+            session, spec.path, record_id, limit=query.limit, after=query.cursor, scope=scope
+        )
+        if isinstance(record_id, UUID)
+        else None
+    )
+    if page is None or (not page.rows and query.cursor is None):
+        raise NotFound(f"No history for a {spec.singular} with id '{key[: reads.MAX_KEY]}'.")
+    return json_bytes(dumps({"items": page.rows, "next_cursor": page.next_cursor}), {})
