@@ -28,6 +28,16 @@ class Server:
     def base(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time used so far by the server's processes."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in _tree(self.process.pid):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
     def peak_rss_mb(self) -> float:
         """The largest peak resident size among the server's processes (a worker's)."""
         peaks = [_vm_hwm_kb(pid) for pid in _tree(self.process.pid)]

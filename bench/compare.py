@@ -1,0 +1,108 @@
+"""The API at another commit beside this checkout, on one dataset, in one run: is a change
+slower? Rounds alternate between the two servers so that the machine's drift hits both.
+
+    .venv/bin/python bench/compare.py --base 31528e7                 # GET one, list page
+    .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "get one,list page"
+
+The other commit is checked out as a git worktree in the temporary folder and served by this
+virtualenv (its code first on PYTHONPATH), so both sides run with the same libraries.
+Only 127.0.0.1 is loaded. Prints the medians and the ratio this checkout ÷ base.
+"""
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine
+
+from bench import cases, load, servers
+from bench.run import dataset_url, ensure_dataset
+
+BENCH = Path(__file__).resolve().parent
+PORTS = {"this": 18500, "base": 18600}
+
+
+def worktree(rev: str) -> Path:
+    """`rev` checked out beside the project (made once, moved to `rev` every time)."""
+    path = Path(tempfile.gettempdir()) / "battery-intel-compare-base"
+    if not (path / ".git").exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True)
+    subprocess.run(["git", "-C", str(path), "checkout", "--detach", "-q", rev], check=True)
+    return path
+
+
+@contextlib.contextmanager
+def server(name: str, tree: Path, url: str, workers: int) -> Iterator[servers.Server]:
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(PORTS[name])]
+    env = {"DATABASE_URL": url, "PYTHONPATH": str(tree), "LOG_LEVEL": "warning"}
+    command += ["--workers", str(workers)]
+    log = BENCH / "out" / f"compare-{name}.log"
+    with servers.running(name, command, PORTS[name], env, log, "/readyz") as up:
+        yield up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="The commit to compare against.")
+    parser.add_argument("--db", default="sqlite", choices=("sqlite", "postgres"))
+    parser.add_argument("--size", default="S")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cases", default="get one,list page")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    opts = parser.parse_args()
+    warnings.simplefilter("ignore")
+    url = dataset_url(opts.db, opts.size, opts.pg)
+    ensure_dataset(url, opts.size)
+    trees = {"this": BENCH.parent, "base": worktree(opts.base)}
+    wanted = opts.cases.split(",")
+    figures: dict[tuple[str, str], list[float]] = {}
+    engine = create_engine(url)
+    with contextlib.ExitStack() as stack:
+        up = {
+            name: stack.enter_context(server(name, tree, url, opts.workers))
+            for name, tree in trees.items()
+        }
+        chosen = [c for c in cases.loads(up["this"].base, None, "", engine) if c.name in wanted]
+        for case in chosen:  # warm both, then alternate
+            for target in up.values():
+                load.run(target.base, case.app, seconds=1, connections=case.connections)
+        for round_ in range(opts.rounds):
+            order = list(up) if round_ % 2 == 0 else list(up)[::-1]
+            for case in chosen:
+                for name in order:
+                    before = up[name].cpu_seconds()
+                    result = load.run(
+                        up[name].base, case.app, seconds=opts.seconds, connections=case.connections
+                    )
+                    assert result["errors"] == 0, (name, case.name, result)
+                    cpu_us = (up[name].cpu_seconds() - before) / result["requests"] * 1e6
+                    figures.setdefault((case.name, name), []).append(result["rps"])
+                    figures.setdefault((case.name, f"{name} cpu"), []).append(cpu_us)
+    engine.dispose()
+    print(f"compare: {opts.db} {opts.size} w{opts.workers}, {opts.rounds} rounds of {opts.seconds} s")
+    # Requests/s move with whatever else the two cores do; the server's own CPU time per
+    # request (user + system, every process of it) moves much less.
+    for unit, suffix in (("rps", ""), ("µs CPU/req", " cpu")):
+        print(f"{'case':<22}{'this':>10}{'base':>10}{'this ÷ base':>13}   each round  ({unit})")
+        for case in wanted:
+            this, base = figures[(case, "this" + suffix)], figures[(case, "base" + suffix)]
+            ratio = statistics.median(this) / statistics.median(base)
+            rounds = " ".join(f"{a / b:.2f}" for a, b in zip(this, base, strict=True))
+            print(
+                f"{case:<22}{statistics.median(this):>10.0f}{statistics.median(base):>10.0f}"
+                f"{ratio:>12.2f}×   {rounds}"
+            )
+
+
+if __name__ == "__main__":
+    main()
