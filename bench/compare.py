@@ -89,9 +89,10 @@ def main() -> None:
                     figures.setdefault((case.name, name), []).append(result["rps"])
                     figures.setdefault((case.name, f"{name} cpu"), []).append(cpu_us)
     engine.dispose()
-    print(f"compare: {opts.db} {opts.size} w{opts.workers}, {opts.rounds} rounds of {opts.seconds} s")
-    # Requests/s move with whatever else the two cores do; the server's own CPU time per
-    # request (user + system, every process of it) moves much less.
+    rounds = f"{opts.rounds} rounds of {opts.seconds} s"
+    print(f"compare: {opts.db} {opts.size} w{opts.workers}, {rounds}")
+    # Requests/s and the server's own CPU time per request (user + system, all its
+    # processes): on a busy machine one can move where the other does not.
     for unit, suffix in (("rps", ""), ("µs CPU/req", " cpu")):
         print(f"{'case':<22}{'this':>10}{'base':>10}{'this ÷ base':>13}   each round  ({unit})")
         for case in wanted:
