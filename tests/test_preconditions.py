@@ -79,3 +79,28 @@ def test_two_writers_with_the_same_tag_one_wins(client: TestClient) -> None:
     second = client.patch(url, json={"title": "writer two"}, headers={"If-Match": '"1"'})
     assert (first.status_code, second.status_code) == (200, 412)
     assert client.get(url).json()["title"] == "writer one"
+
+
+def test_a_read_with_include_is_tagged_by_what_it_embeds(client: TestClient) -> None:
+    partner = create(client, "battery-partners")
+    battery = create(client, "batteries", battery_partner_id=partner["id"])
+    url = f"{API}/batteries/{battery['id']}"
+    plain = client.get(url).headers["etag"]
+    embedded = client.get(url, params={"include": "battery_partner"})
+    tag = embedded.headers["etag"]
+    assert plain == '"1"'
+    assert tag not in (plain, "")
+    fresh = client.get(url, params={"include": "battery_partner"}, headers={"If-None-Match": tag})
+    assert fresh.status_code == 304
+    assert fresh.headers["etag"] == tag
+    # The partner changes, the battery does not: the embedded answer is stale now.
+    changed = {"If-Match": f'"{partner["version"]}"'}
+    assert client.patch(f"{API}/battery-partners/{partner['id']}", json={"headquarters": "Hefei"},
+                        headers=changed).status_code == 200  # fmt: skip
+    stale = client.get(url, params={"include": "battery_partner"}, headers={"If-None-Match": tag})
+    assert stale.status_code == 200
+    assert stale.json()["battery_partner"]["headquarters"] == "Hefei"
+    assert stale.headers["etag"] != tag
+    assert client.get(url, headers={"If-None-Match": plain}).status_code == 304, "own tag kept"
+    assert client.get(url, params={"include": "battery_partner"},
+                      headers={"If-None-Match": plain}).status_code == 200  # fmt: skip

@@ -110,17 +110,15 @@ async def get_record(
     includes = {n: asked.includes[n] for n in asked.include_names(query.include)}
 
     def read_record(connection: Connection) -> dict[str, Any]:
-        item = reads.get_row(connection, spec, key)
-        if conditions.not_modified(item["version"]):
-            return item  # the client has it: no includes to fetch
-        (item,) = include(connection, [item], includes)
+        (item,) = include(connection, [reads.get_row(connection, spec, key)], includes)
         return item
 
     item = await db.read(request.app.state.engine, read_record)
-    tag = {"ETag": etag(item["version"])}
-    if conditions.not_modified(item["version"]):
-        return Response(status_code=304, headers=tag)
-    return json_bytes(dumps(item), tag)
+    # The tag covers what is embedded too: a changed partner is a changed answer.
+    tag = etag(item["version"], [(name, item[name]) for name in includes])
+    if conditions.not_modified(tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return json_bytes(dumps(item), {"ETag": tag})
 
 
 def create_record(

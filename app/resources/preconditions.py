@@ -1,13 +1,23 @@
 """ETags and conditional requests: `"<version>"`, If-Match and If-None-Match (RFC 9110 §13)."""
 
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.problems import BadRequest, PreconditionFailed
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
+def etag(version: int, embedded: Sequence[tuple[str, dict[str, Any] | None]] = ()) -> str:
+    """`"3"`: the record's version. With embedded records (`include=`) the tag also names
+    each one's id and version, hashed: `"3-5c2e…"`, so that it changes when any does."""
+    if not embedded:
+        return f'"{version}"'
+    parts = [f"{name}={item['id']}@{item['version']}" if item else f"{name}=-"
+             for name, item in embedded]  # fmt: skip
+    digest = hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+    return f'"{version}-{digest}"'
 
 
 # RFC 9110 §8.8.3: an entity-tag is an optionally weak quoted string.
@@ -57,11 +67,10 @@ class Conditions:
                 current_version=version,
             )
 
-    def not_modified(self, version: int) -> bool:
-        """For GET: the client's copy is current (answer 304)."""
-        return self.if_none_match is not None and self._none_match(version)
-
-    def _none_match(self, version: int) -> bool:
-        """If-None-Match compares weakly: `W/"3"` matches version 3 (RFC 9110 §13.1.2)."""
-        tags = {tag.removeprefix("W/") for tag in self.if_none_match or ()}
-        return "*" in tags or etag(version) in tags
+    def not_modified(self, tag: str) -> bool:
+        """For GET: the client's copy, whose entity tag is `tag`, is current (answer 304).
+        If-None-Match compares weakly: `W/"3"` matches `"3"` (RFC 9110 §13.1.2)."""
+        if self.if_none_match is None:
+            return False
+        tags = {given.removeprefix("W/") for given in self.if_none_match}
+        return "*" in tags or tag in tags
