@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 import app.tables  # noqa: F401 - registers every table and collection before the routers are built
 from app import __version__
-from app.access.limits import BodyLimits, RateLimit, SecurityHeaders
+from app.access.limits import BodyLimits, RateLimiter, SecurityHeaders
 from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi
@@ -54,10 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
+    app.state.limiter = (
+        RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+        if settings.rate_limit
+        else None
+    )
     add_problem_handlers(app)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
-    if settings.rate_limit:
-        app.add_middleware(RateLimit, rule=settings.rate_limit)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,10 +3,12 @@
 from functools import lru_cache
 from typing import Annotated, Literal
 
+import limits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/battery-intel.db"
+STORAGE_SCHEMES = ("memory", "redis", "rediss")
 
 
 class Settings(BaseSettings):
@@ -23,7 +25,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
     max_body_bytes: int = Field(1_048_576, ge=1)
-    rate_limit: str | None = None
+    rate_limit: str | None = Field(
+        None, description="Requests per key (or client address): 120/minute. Empty: off."
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where the limit counts: memory:// (each process its own) or "
+        "redis://host:port[/db] (every worker and replica together).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -37,6 +46,20 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            limits.parse(value)  # "couldn't parse rate limit string": a ValueError, reported
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _a_storage(cls, value: str) -> str:
+        if value.split("://", 1)[0] not in STORAGE_SCHEMES:
+            raise ValueError(f"expected memory:// or redis://host:port[/db], got '{value}'")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -24,22 +24,24 @@ from app.main import create_app
 from app.schema import upgrade
 from app.settings import Settings
 from app.tables import metadata
+from tests.live import cli
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
 def pytest_report_header() -> str:
     where = make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else "SQLite (temporary file)"
-    return f"database: {where}"
+    return f"database: {where}; redis: {REDIS_URL or 'none (its tests are skipped)'}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if POSTGRES_URL:
-        return
-    skip = pytest.mark.skip(reason="needs TEST_DATABASE_URL (a Postgres server)")
+    needs = {"postgres": (POSTGRES_URL, "TEST_DATABASE_URL (a Postgres server)"),
+             "redis": (REDIS_URL, "TEST_REDIS_URL (a Redis server)")}  # fmt: skip
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        for marker, (given, what) in needs.items():
+            if marker in item.keywords and not given:
+                item.add_marker(pytest.mark.skip(reason=f"needs {what}"))
 
 
 def _server_admin(url: str) -> Engine:
@@ -131,6 +133,16 @@ def live_server(settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A fresh database of its own, migrated, and an admin key for it: for a server run in
+    another process (tests.live)."""
+    for url in fresh_database(tmp_path, "live"):
+        cli(url, "migrate")
+        key = cli(url, "keys", "create", "--name", "ops", "--scope", "admin").splitlines()[-1]
+        yield url, key
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import API
-from tests.conftest import fresh_database
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _cli(url: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
-    return done.stdout
-
-
-class Server:
-    def __init__(self, url: str, *args: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"}
-        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
-        self.process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{self.base}/healthz", timeout=2)
-                return
-            except httpx.TransportError:
-                assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        _, errors = self.process.communicate(timeout=60)
-        return errors
-
-
-@pytest.fixture
-def migrated(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A fresh migrated database and an admin key for it."""
-    for url in fresh_database(tmp_path, "ops_server"):
-        _cli(url, "migrate")
-        key = _cli(url, "keys", "create", "--name", "ops", "--scope", "admin").splitlines()[-1]
-        yield url, key
+from tests.live import Server, cli
 
 
 def test_metrics_count_known_traffic(client: TestClient) -> None:
@@ -189,7 +135,7 @@ def test_sqlite_that_cannot_be_opened_is_503_then_heals_without_restart(tmp_path
         assert httpx.get(f"{server.base}/readyz").status_code == 503
         assert httpx.get(f"{server.base}/healthz").status_code == 200
         blocker.unlink()  # the operator fixes the disk...
-        _cli(url, "migrate")  # ...and migrates; the server is not restarted
+        cli(url, "migrate")  # ...and migrates; the server is not restarted
         assert httpx.get(f"{server.base}{API}/sources").status_code == 200
         assert httpx.get(f"{server.base}/readyz").status_code == 200
     finally:

@@ -6,7 +6,8 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from app.access.keys import Scope, authenticate, stale, touch
+from app.access.keys import ApiKey, Scope, authenticate, stale, touch
+from app.access.limits import RateLimiter
 from app.db import read_session, write_session
 from app.problems import Forbidden, Unauthorized
 
@@ -30,27 +31,40 @@ def required_scope(request: Request) -> Scope | None:
 
 
 async def guard(request: Request, credentials: Credentials) -> None:
-    """Check the caller's key against what the request needs; name the actor. Async, so an
-    open read costs no threadpool trip; only a key to look up goes to the database."""
+    """Check the caller's key against what the request needs, count it against the rate
+    limit, name the actor. Async, so an open read costs no threadpool trip; only a key to
+    look up goes to the database."""
     needed = required_scope(request)
-    if "authorization" not in request.headers:
-        if needed is None:
-            return
-        raise Unauthorized(f"This request needs an API key with the '{needed}' scope.")
-    if credentials is None:
-        raise Unauthorized("Authorization: expected 'Bearer <API key>'.")
-    await run_in_threadpool(_check_key, request, credentials.credentials, needed)
-
-
-def _check_key(request: Request, secret: str, needed: Scope | None) -> None:
-    engine = request.app.state.engine
-    with read_session(engine) as session:
-        key = authenticate(session, secret)
+    limiter: RateLimiter | None = request.app.state.limiter
+    if "authorization" not in request.headers or credentials is None:
+        if limiter is not None:
+            await limiter.count(_address(request))
+        if "authorization" in request.headers:
+            raise Unauthorized("Authorization: expected 'Bearer <API key>'.")
+        if needed is not None:
+            raise Unauthorized(f"This request needs an API key with the '{needed}' scope.")
+        return
+    key = await run_in_threadpool(_known_key, request, credentials.credentials)
+    if limiter is not None:  # a key's requests count against the key, from any address
+        await limiter.count(f"key:{key.id}" if key is not None else _address(request))
     if key is None:
         raise Unauthorized("Unknown or revoked API key.")
     if needed is not None and not key.allows(needed):
         raise Forbidden(f"The key '{key.name}' has the '{key.scope}' scope; this needs '{needed}'.")
     request.state.actor = key.name
-    if stale(key):  # at most once a minute a key: most requests write nothing
+
+
+def _address(request: Request) -> str:
+    return f"address:{request.client.host if request.client else '?'}"
+
+
+def _known_key(request: Request, secret: str) -> ApiKey | None:
+    """The live key this secret is, noted as used (at most once a minute: most requests
+    write nothing); None for an unknown or revoked one."""
+    engine = request.app.state.engine
+    with read_session(engine) as session:
+        key = authenticate(session, secret)
+    if key is not None and stale(key):
         with write_session(engine) as session:
             touch(session, session.merge(key))
+    return key

@@ -1,12 +1,13 @@
-"""Request limits, checked before a route runs: body size (413), body type (415), rate (429);
-and the security headers every response carries."""
+"""Request limits: body size (413) and type (415) before a route runs, the rate (429) once the
+guard knows who is asking; and the security headers every response carries."""
 
+import logging
 import math
-import re
 import time
-from collections.abc import MutableMapping
-from typing import ClassVar
 
+import limits
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import (
@@ -18,6 +19,7 @@ from app.problems import (
     problem_response,
 )
 
+log = logging.getLogger(__name__)
 API = "/api/"
 BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 DOCS_CSP = (
@@ -97,40 +99,36 @@ class BodyLimits:
         await response(scope, receive, send)
 
 
-class RateLimit:
-    """`RATE_LIMIT=120/minute`: per API key, or per client address without one; 429 with
-    Retry-After past it. Counted per process, in fixed windows."""
+class RateLimiter:
+    """`RATE_LIMIT=120/minute`: a caller's first 120 requests in a minute pass, the next get
+    a 429 with Retry-After (fixed windows, counted by the `limits` library). The guard
+    names the caller once it knows it: the API key's id, however the header is spelled,
+    or the client address for a request without a valid key. Counted in
+    `RATE_LIMIT_STORAGE`: this process's memory, or Redis for every worker and replica."""
 
-    UNITS: ClassVar[dict[str, int]] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    def __init__(self, rule: str, storage_uri: str) -> None:
+        self.item = limits.parse(rule)
+        options: dict[str, str] = {"key_prefix": "battery-intel"}
+        if not storage_uri.startswith("memory://"):
+            options["implementation"] = "redispy"  # redis-py's asyncio client
+        self.storage = storage_from_string(f"async+{storage_uri}", **options)
+        self.strategy = FixedWindowRateLimiter(self.storage)
 
-    def __init__(self, app: ASGIApp, rule: str) -> None:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*", rule)
-        if not match:
-            raise ValueError(f"RATE_LIMIT: expected like '120/minute', got '{rule}'")
-        self.app = app
-        self.limit, self.window = int(match[1]), self.UNITS[match[2]]
-        self.counts: MutableMapping[tuple[str, int], int] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API):
-            await self.app(scope, receive, send)
+    async def count(self, caller: str) -> None:
+        """Count one request of `caller`; a 429 past the limit."""
+        try:
+            if await self.strategy.hit(self.item, caller):
+                return
+            stats = await self.strategy.get_window_stats(self.item, caller)
+        except Exception as exc:  # the storage is down: serve rather than refuse everyone
+            log.warning("rate limit not counted: %s", exc)
             return
-        now = time.time()
-        window = int(now // self.window)
-        who = _header(scope, b"authorization") or (scope.get("client") or ("?",))[0]
-        key = (str(who)[:64], window)
-        if len(self.counts) > 100_000:  # old windows go; memory stays bounded
-            self.counts = {k: v for k, v in self.counts.items() if k[1] == window}
-        self.counts[key] = self.counts.get(key, 0) + 1
-        if self.counts[key] > self.limit:
-            retry = max(1, math.ceil((window + 1) * self.window - now))
-            problem = TooManyRequests(
-                f"Over {self.limit} requests a {self.window} s; retry after {retry} s.",
-                headers={"Retry-After": str(retry)},
-            )
-            await problem_response(problem)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequests(
+            f"Over {self.item.amount} requests a {self.item.get_expiry()} s; retry after "
+            f"{retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
 
 
 class SecurityHeaders:

@@ -53,6 +53,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which worker, with `serve --workers N`
         }
         line.update(getattr(record, "fields", {}))
         if record.exc_info:

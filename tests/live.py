@@ -1,0 +1,58 @@
+"""The service in a process of its own, as `battery-intel serve` runs it: for the tests that
+need real workers, signals, crashes or a second process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli(url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """`battery-intel ARGS` against the database at `url`; its standard output."""
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args],
+                          env={**os.environ, "DATABASE_URL": url, **(env or {})}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    return done.stdout
+
+
+class Server:
+    """`battery-intel serve ARGS` on a free loopback port, its log lines kept for `stop`."""
+
+    def __init__(self, url: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environment = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json", **(env or {})}
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
+        self.process = subprocess.Popen(
+            command, env=environment, cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.base}/healthz", timeout=2)
+                return
+            except httpx.TransportError:
+                assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Stop it with `sig`; what it wrote to standard error (the log)."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        _, errors = self.process.communicate(timeout=60)
+        return errors
