@@ -289,3 +289,25 @@ def test_milestones_of_a_group_include_its_brands(client: TestClient, engine: En
 def test_stats_take_a_text_query(client: TestClient) -> None:
     groups = _stats(client, group_by="battery_partner", q="beta")["groups"]
     assert [(g["key"], g["count"]) for g in groups] == [("beta", 2)]
+
+
+def test_search_results_are_distinct_per_collection_and_id(client: TestClient) -> None:
+    """Client-chosen ids may repeat across collections; each hit shows its own record."""
+    shared = "0b0e7c55-1f3a-4d5e-8f00-8a1c7c9e0042"
+    source = {"slug": "solid-notes", "title": "Solid notes", "kind": "report",
+              "note": "Solid electrolytes, quarter by quarter."}  # fmt: skip
+    maker = {"slug": "solid-motors", "name": "Solid Motors", "country": "DE",
+             "description": "Builds cars around solid-state packs."}  # fmt: skip
+    assert client.put(f"{API}/sources/{shared}", json=source).status_code == 201
+    assert client.put(f"{API}/automakers/{shared}", json=maker).status_code == 201
+    hits = client.get(f"{API}/search", params={"q": "solid"}).json()["items"]
+    by_collection = {hit["collection"]: hit for hit in hits if hit["id"] == shared}
+    assert set(by_collection) == {"sources", "automakers"}
+    assert (by_collection["sources"]["slug"], by_collection["sources"]["label"]) == (
+        "solid-notes", "Solid notes")  # fmt: skip
+    assert (by_collection["automakers"]["slug"], by_collection["automakers"]["label"]) == (
+        "solid-motors", "Solid Motors")  # fmt: skip
+    assert by_collection["sources"]["snippet"] == "Solid notes"
+    assert by_collection["automakers"]["snippet"] == "Solid Motors"
+    snippet = client.get(f"{API}/search", params={"q": "packs"}).json()["items"][0]["snippet"]
+    assert "solid-state packs" in snippet, "the automaker's own text, not the source's"
