@@ -15,6 +15,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.builders import API, create, payload_for
+from tests.test_errors import assert_problem
 
 WRITERS, WRITES_EACH = 8, 50
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,3 +105,16 @@ def test_the_example_sync_client_keeps_an_equal_mirror(
     # 3 batteries and their 3 makers, one battery deleted, a milestone and its automaker,
     # and the batch's source.
     assert len(_mirror(mirror)) == 3 + 3 - 1 + 2 + 1
+
+
+def test_a_position_beyond_the_head_is_a_400_at_once(client: TestClient) -> None:
+    create(client, "sources")
+    head = client.get(f"{API}/changes").json()["next_after"]
+    started = time.monotonic()
+    for params in ({"after": head + 1}, {"after": head + 1000, "wait": 30}):
+        problem = assert_problem(client.get(f"{API}/changes", params=params), 400)
+        assert problem["errors"][0]["field"] == "query.after"
+        assert str(head) in problem["detail"]
+        assert problem["head"] == head
+    assert time.monotonic() - started < 5, "no waiting on a position that cannot come"
+    assert client.get(f"{API}/changes", params={"after": head}).status_code == 200

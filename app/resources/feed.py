@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Connection, Text, cast, select
 from sqlmodel import Session, col
 
+from app.problems import BadRequest
 from app.resources.changelog import Change, head
 from app.resources.cursor import SortKey
 from app.resources.pages import Page, keyset_page
@@ -48,7 +49,15 @@ def _item(row: Any, names: tuple[str, ...] = NAMES) -> dict[str, Any]:
 def read(session: Session | Connection, after: int, limit: int, collections: list[str]) -> FeedPage:
     """Changes after `after`, oldest first. When fewer than `limit` match, `next_after`
     jumps to the head, past changes of other collections."""
-    last = head(session)  # type: ignore[arg-type]  # read first: all up to it has committed
+    last = head(session)  # read first: all up to it has committed
+    if after > last:  # a position from another database, or from before a restore
+        raise BadRequest.on(
+            "query.after",
+            f"beyond the newest seq, {last}",
+            f"after: {after} is beyond the newest change, seq {last}; follow next_after from "
+            "an earlier answer or an export.",
+            head=last,
+        )
     query = select(*ITEM).where(col(Change.seq) > after, col(Change.seq) <= last)
     if collections:
         query = query.where(col(Change.collection).in_(collections))
