@@ -1,4 +1,4 @@
-"""The `battery-intel` command: serve, migrate, seed, export, import and keys."""
+"""The `battery-intel` command: serve, migrate, seed, export, import, backup and keys."""
 
 import contextlib
 import os
@@ -14,13 +14,14 @@ from sqlalchemy.exc import OperationalError
 
 from app.access.keys import Scope, create_key, list_keys, revoke
 from app.actor import CLI
-from app.db import get_engine, read_session, write_session
+from app.db import backup_sqlite, get_engine, is_sqlite, read_session, write_session
 from app.market.demo import seed as seed_demo
 from app.market.registry import SPECS
 from app.ops.observe import configure_logging
 from app.schema import upgrade
 from app.settings import get_settings
-from app.sync.export import export_lines, import_lines, read_csv, read_jsonl
+from app.sync.export import export_lines
+from app.sync.imports import import_lines, read_csv, read_jsonl, restore_lines
 
 GRACE_S = 30  # in-flight requests get this long after SIGTERM
 
@@ -102,8 +103,16 @@ def import_data(
     collection: Annotated[
         str | None, typer.Option(help="For a CSV: the collection its rows belong to.")
     ] = None,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            "--restore",
+            help="Into an empty database: keep every record's id, version and times.",
+        ),
+    ] = False,
 ) -> None:
-    """Import records through the API's validation, all or nothing (existing ids replaced)."""
+    """Import records through the API's validation, all or nothing, naming every bad line
+    (existing ids are replaced; with --restore, an export goes back exactly as it was)."""
     text = file.read_text(encoding="utf-8")
     if collection is not None:
         if collection not in {spec.path for spec in SPECS}:
@@ -113,10 +122,16 @@ def import_data(
     else:
         lines, bad = read_jsonl(text.splitlines())
     engine = get_engine(get_settings().database_url)
-    with typer.progressbar(
-        length=len(lines), label="importing", file=sys.stderr, hidden=not sys.stderr.isatty()
-    ) as bar:
-        result = import_lines(engine, lines, CLI, lambda: bar.update(1), unreadable=bad)
+    if restore:
+        result = restore_lines(engine, lines, CLI, bad)
+    else:
+        with typer.progressbar(
+            length=len(lines), label="importing", file=sys.stderr, hidden=not sys.stderr.isatty()
+        ) as bar:
+            result = import_lines(engine, lines, CLI, lambda: bar.update(1), unreadable=bad)
+    if result.refused:
+        typer.echo(f"import: refused: {result.refused}; nothing was changed", err=True)
+        raise typer.Exit(1)
     for number, problem in result.rejected:
         typer.echo(f"line {number}: {problem}", err=True)
     counts = result.counts
@@ -127,6 +142,21 @@ def import_data(
     typer.echo(f"import: {summary}" + ("; nothing was changed" if result.rejected else ""))
     if result.rejected:
         raise typer.Exit(1)
+
+
+@cli.command()
+def backup(file: Annotated[Path, typer.Argument(help="Where the copy goes (replaced).")]) -> None:
+    """Copy the live SQLite database consistently, while it serves. (Postgres: pg_dump.)"""
+    url = get_settings().database_url
+    if not is_sqlite(url):
+        typer.echo(
+            "backup: this is a Postgres database; back it up with pg_dump --format=custom "
+            "and restore it with pg_restore (README, Operations).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    backup_sqlite(url, file)
+    typer.echo(f"backup: {file}")
 
 
 keys_cli = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)

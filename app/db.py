@@ -1,6 +1,8 @@
 """One database setup for the app, the CLI and Alembic: engines, pragmas, sessions."""
 
 import contextlib
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -146,6 +148,36 @@ def read_connection(engine: Engine) -> Connection:
     if connection.dialect.name == "sqlite":
         return connection.execution_options(sqlite_begin=None)
     return connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextlib.contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One read transaction that sees the database as it was at its first statement, however
+    many statements follow and whatever commits meanwhile: REPEATABLE READ on Postgres (read
+    only); on SQLite a deferred transaction, whose WAL snapshot lasts until it ends (writers
+    go on meanwhile)."""
+    options: dict[str, Any] = (
+        {"sqlite_begin": "DEFERRED"}
+        if engine.dialect.name == "sqlite"
+        else {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    )
+    with engine.connect().execution_options(**options) as connection, connection.begin():
+        yield connection
+
+
+def backup_sqlite(url: str, target: Path) -> None:
+    """A consistent copy of a SQLite database that may be serving meanwhile, by SQLite's
+    online backup API in one step (a read transaction: writers go on). Written beside
+    `target` and moved into place, so a crash never leaves half a file there."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    source_path = str(make_url(url).database)
+    with (
+        contextlib.closing(sqlite3.connect(source_path, timeout=SQLITE_BUSY_TIMEOUT_S)) as source,
+        contextlib.closing(sqlite3.connect(partial)) as copy,
+    ):
+        source.backup(copy)
+    os.replace(partial, target)
 
 
 def read_now(engine: Engine, fn: Callable[[Connection], T]) -> T:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from app.resources.text_index import SearchEntry
 from app.sync import batch
-from app.sync.export import Line, import_lines
+from app.sync.imports import Line, import_lines
 from tests.builders import API
 from tests.conftest import _clean
 

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from app.actor import CLI
 from app.market.demo import seed
-from app.sync.export import export_lines, import_lines, read_csv, read_jsonl
+from app.sync.export import export_lines
+from app.sync.imports import import_lines, read_csv, read_jsonl
 from tests.builders import API, create, payload_for
 from tests.test_errors import assert_problem, fields
 

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     Index,
     Integer,
     String,
@@ -184,6 +185,6 @@ def discard(session: Session) -> None:
     session.info.pop(STAGED, None)
 
 
-def head(session: Session) -> int:
+def head(session: Session | Connection) -> int:
     """The last committed `seq` (0 before any change)."""
     return session.scalar(select(col(ChangeHead.seq)).where(col(ChangeHead.id) == 1)) or 0

@@ -70,11 +70,8 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _required(field: str) -> dict[str, str]:
-    return {"field": field, "message": "required for this method"}
-
-
-def _apply(session: Session, op: Operation, actor: str) -> writes.Written:
+def apply_operation(session: Session, op: Operation, actor: str) -> writes.Written:
+    """One operation, inside the caller's transaction, as the same request alone would go."""
     spec = catalog.by_path(op.collection)
     conditions = Conditions.parse(op.if_match, None)
     needs_id = op.method != "POST"
@@ -127,7 +124,8 @@ def _apply_run(session: Session, run: list[Operation], actor: str) -> list[write
     return apply_run(session, catalog.by_path(run[0].collection), items, actor)
 
 
-def _problem(exc: Exception) -> Problem:
+def problem_of(exc: Exception) -> Problem:
+    """What an operation's failure answers: a problem, database errors included."""
     if isinstance(exc, IntegrityError):
         return integrity_problem(exc)
     if isinstance(exc, DBAPIError):
@@ -185,7 +183,7 @@ def run(
         op = operations[index]
         own = session.begin_nested() if not atomic and dry_run else None
         try:
-            _record(outcome, _apply(session, op, actor), progress)
+            _record(outcome, apply_operation(session, op, actor), progress)
             if own is not None:
                 own.commit()
             elif not atomic:
@@ -193,7 +191,7 @@ def run(
         except (Problem, DBAPIError) as exc:
             if atomic and isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
                 raise  # a deadlock or an outage: the caller may retry the whole batch
-            problem = _problem(exc)
+            problem = problem_of(exc)
             if own is not None:
                 own.rollback()
             else:
