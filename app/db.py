@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -38,7 +39,14 @@ def _prepare_sqlite_folder(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def sqlite_busy_timeout(url: str) -> float:
+    """How long a SQLite writer waits for another one: `?timeout=<seconds>` on the URL (as
+    Python's sqlite3 names it), else SQLITE_BUSY_TIMEOUT_S. Past it, a write is a 503."""
+    given = make_url(url).query.get("timeout")
+    return float(given) if isinstance(given, str) else SQLITE_BUSY_TIMEOUT_S
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite recipe),
@@ -47,7 +55,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -56,7 +64,12 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         if mode is not None:  # None: a read, each statement on its own (read_connection)
             # Straight to the driver: this runs before every write, on every connection.
-            connection.connection.driver_connection.execute(f"BEGIN {mode}")
+            # Its error is wrapped as SQLAlchemy would (a lock held past the busy timeout
+            # is then a 503 like any other unavailable database).
+            try:
+                connection.connection.driver_connection.execute(f"BEGIN {mode}")
+            except sqlite3.Error as exc:
+                raise DBAPIOperationalError(f"BEGIN {mode}", None, exc) from exc
 
 
 def _json_text(value: Any) -> str:
@@ -73,8 +86,9 @@ def get_engine(url: str) -> Engine:
     """The engine for a URL, made once per process."""
     if is_sqlite(url):
         _prepare_sqlite_folder(url)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **JSON_CODEC)
-        _configure_sqlite(engine)
+        busy = sqlite_busy_timeout(url)
+        engine = create_engine(url, connect_args={"timeout": busy}, **JSON_CODEC)
+        _configure_sqlite(engine, busy)
         # Try the folder again on every connection, so a fixed disk heals without a restart.
         event.listen(engine, "do_connect", lambda *_: _prepare_sqlite_folder(url))
         return engine

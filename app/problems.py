@@ -257,6 +257,10 @@ def database_problem(exc: DBAPIError) -> Problem:
     if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
         return Conflict("The write collided with concurrent writes; retry it.")
     missing_table = getattr(exc.orig, "sqlstate", None) == "42P01"  # Postgres before migrate
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        # SQLite: another process held the write lock past the busy timeout.
+        log.warning("database busy: %s", exc.orig)
+        return unavailable("The database is busy with another writer; retry shortly.")
     if isinstance(exc, OperationalError) or exc.connection_invalidated or missing_table:
         log.warning("database unavailable: %s", exc.orig)
         return unavailable("The database is unavailable; retry shortly.")

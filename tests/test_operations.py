@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -177,3 +178,103 @@ def test_postgres_outage_is_503_and_heals_without_restart(migrated: tuple[str, s
 def _cluster() -> list[str]:
     version = sorted(os.listdir("/etc/postgresql"))[-1]
     return [version, "main"]
+
+
+@pytest.mark.parametrize("kill_after_s", [0.2, 0.8, 1.6])
+def test_a_non_atomic_batch_retried_after_sigkill_applies_each_operation_once(
+    migrated: tuple[str, str], kill_after_s: float
+) -> None:
+    """API.md §9, Crash safety: the retry answers as the uninterrupted batch would."""
+    url, key = migrated
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"crash-{kill_after_s}"}
+    operations = [
+        {"method": "POST", "collection": "sources",
+         "body": {"slug": f"s-{n}", "title": f"S {n}", "kind": "report"}}
+        for n in range(300)
+    ]  # fmt: skip
+    operations[150]["body"] = {"slug": "s-3", "title": "Taken", "kind": "report"}  # a 409
+    batch = {"atomic": False, "operations": operations}
+    server = Server(url)
+
+    def send() -> None:
+        with contextlib.suppress(httpx.TransportError):  # the server dies under it
+            httpx.post(f"{server.base}{API}/batch", json=batch, headers=headers, timeout=60)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(kill_after_s)
+    server.stop(signal.SIGKILL)
+    sender.join(timeout=60)
+    restarted = Server(url)
+    try:
+        retried = httpx.post(
+            f"{restarted.base}{API}/batch", json=batch, headers=headers, timeout=60
+        )
+        assert retried.status_code == 200, retried.text
+        statuses = [result["status"] for result in retried.json()["results"]]
+        assert statuses == [201] * 150 + [409] + [201] * 149
+        made = httpx.get(f"{restarted.base}{API}/sources?count=true&limit=1").json()["total"]
+        assert made == 299, "each operation applied once in all"
+        creates = httpx.get(f"{restarted.base}{API}/changes?limit=1000").json()["items"]
+        assert len(creates) == len({c["id"] for c in creates}) == 299
+        bodies = {
+            r["body"]["slug"]: r["body"]["id"] for r in retried.json()["results"] if "body" in r
+        }
+        assert {c["record"]["slug"]: c["id"] for c in creates} == bodies, "answers name the records"
+        again = httpx.post(f"{restarted.base}{API}/batch", json=batch, headers=headers, timeout=60)
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert again.json() == retried.json()
+    finally:
+        restarted.stop()
+
+
+def test_a_locked_sqlite_database_makes_writes_503_while_reads_go_on(
+    tmp_path: Path,
+) -> None:
+    """API.md §9: another process holds SQLite's write lock longer than the busy timeout."""
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}?timeout=1"
+    cli(url, "migrate")
+    key = cli(url, "keys", "create", "--name", "w", "--scope", "write").splitlines()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+    server = Server(url)
+    body = {"slug": "waited", "title": "Waited", "kind": "report"}
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert locker.stdout is not None
+        assert locker.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        refused = httpx.post(f"{server.base}{API}/sources", json=body, headers=auth, timeout=30)
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) > 0
+        assert "busy" in refused.json()["detail"]
+        assert waited >= 0.9, "it waited for the busy timeout first"
+        listed = httpx.get(f"{server.base}{API}/sources", headers=auth, timeout=5)
+        assert listed.status_code == 200, "reads go on (WAL), with a key too"
+        assert httpx.get(f"{server.base}{API}/changes", timeout=5).status_code == 200
+    finally:
+        locker.wait(timeout=30)
+    try:
+        made = httpx.post(f"{server.base}{API}/sources", json=body, headers=auth, timeout=30)
+        assert made.status_code == 201, "the same write goes through once the lock is gone"
+        total = httpx.get(f"{server.base}{API}/sources?count=true").json()["total"]
+        changes = httpx.get(f"{server.base}{API}/changes").json()["items"]
+        assert (total, len(changes)) == (1, 1), "nothing half written by the refused one"
+    finally:
+        server.stop()
+
+
+# Holds SQLite's write lock for a few seconds, as another program writing would.
+LOCKER = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE change_head SET seq = seq")
+print("locked", flush=True)
+time.sleep(3)
+connection.execute("ROLLBACK")
+"""

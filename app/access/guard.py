@@ -1,9 +1,14 @@
 """The one place access is decided: every API route depends on `guard` (API.md §7)."""
 
-from typing import Annotated
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from app.access.keys import ApiKey, Scope, authenticate, stale, touch
@@ -11,6 +16,7 @@ from app.access.limits import RateLimiter
 from app.db import read_session, write_session
 from app.problems import Forbidden, Unauthorized
 
+log = logging.getLogger(__name__)
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEYS_PATH = "/api/v1/keys"
 
@@ -52,6 +58,30 @@ async def guard(request: Request, credentials: Credentials) -> None:
     if needed is not None and not key.allows(needed):
         raise Forbidden(f"The key '{key.name}' has the '{key.scope}' scope; this needs '{needed}'.")
     request.state.actor = key.name
+    if stale(key):  # at most once a minute a key: most requests write nothing
+        _soon(run_in_threadpool(_touch, request.app.state.engine, key.id))
+
+
+# `last_used_at` is a hint, written beside the request rather than in its way: a write lock
+# held elsewhere (a locked SQLite file) must not hold up a read.
+_touching: set[asyncio.Task[None]] = set()
+
+
+def _soon(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _touching.add(task)
+    task.add_done_callback(_touched)
+
+
+def _touched(task: asyncio.Task[None]) -> None:
+    _touching.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("last_used_at not written: %s", task.exception())
+
+
+def _touch(engine: Engine, key_id: uuid.UUID) -> None:
+    with write_session(engine) as session:
+        touch(session, key_id)
 
 
 def _address(request: Request) -> str:
@@ -59,12 +89,6 @@ def _address(request: Request) -> str:
 
 
 def _known_key(request: Request, secret: str) -> ApiKey | None:
-    """The live key this secret is, noted as used (at most once a minute: most requests
-    write nothing); None for an unknown or revoked one."""
-    engine = request.app.state.engine
-    with read_session(engine) as session:
-        key = authenticate(session, secret)
-    if key is not None and stale(key):
-        with write_session(engine) as session:
-            touch(session, session.merge(key))
-    return key
+    """The live key this secret is; None for an unknown or revoked one."""
+    with read_session(request.app.state.engine) as session:
+        return authenticate(session, secret)

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import String, Uuid, select
+from sqlalchemy import String, Uuid, select, update
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.columns import NAME_MAX, UTCDateTime, enum_check, utcnow
@@ -76,9 +76,8 @@ def stale(record: ApiKey) -> bool:
     return record.last_used_at is None or utcnow() - record.last_used_at > TOUCH_EVERY
 
 
-def touch(session: Session, record: ApiKey) -> None:
-    record.last_used_at = utcnow()
-    session.add(record)
+def touch(session: Session, key_id: uuid.UUID) -> None:
+    session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=utcnow()))
     session.commit()
 
 

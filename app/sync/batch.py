@@ -25,6 +25,7 @@ from app.resources import writes
 from app.resources.bulk import RunItem, apply_run
 from app.resources.catalog import catalog
 from app.resources.changelog import Op
+from app.resources.idempotency import Idempotency, StepTaken
 from app.resources.preconditions import Conditions
 
 MAX_OPERATIONS = 1000
@@ -134,6 +135,27 @@ def problem_of(exc: Exception) -> Problem:
     return exc
 
 
+def _commit_step(
+    session: Session, steps: Idempotency | None, index: int, result: dict[str, Any]
+) -> None:
+    """Commit one operation of a non-atomic batch, with its answer as a step if a key asks."""
+    store = None if steps is None else (lambda own: steps.store_step(own, index, result))
+    writes.commit(session, store)
+
+
+def _store_failure(
+    session: Session, steps: Idempotency | None, index: int, outcome: Outcome
+) -> None:
+    """A failed operation's answer is a step too: a retry answers it the same way."""
+    if steps is None:
+        return
+    try:
+        _commit_step(session, steps, index, outcome.results[-1])
+    except StepTaken:
+        writes.rollback(session)
+        outcome.results[-1] = steps.steps_done(session)[index]
+
+
 def _result(written: writes.Written) -> dict[str, Any]:
     if written.status == 204:
         return {"status": 204}
@@ -157,19 +179,27 @@ def run(
     actor: str,
     remember: Callable[[Session, "Outcome"], None] | None = None,
     progress: Callable[[], None] | None = None,
+    steps: Idempotency | None = None,
 ) -> Outcome:
     """Apply `operations`; an atomic batch stops at the first failure and keeps nothing.
 
     Without `atomic`, each operation is its own unit: committed on success (or, in a dry
-    run, kept in a savepoint so later operations see it), undone alone on failure.
+    run, kept in a savepoint so later operations see it), undone alone on failure. With
+    `steps` (its Idempotency-Key), each operation's answer is stored in its own
+    transaction, and operations whose answers are stored already are not applied again.
     An atomic batch (dry run or not) applies each run of POSTs and PUTs on one collection
     set-based (app.resources.bulk), replaying the run op by op when that path declines; a
     non-atomic batch, whose operations each commit (or keep a savepoint) alone, always
     goes op by op.
     """
     outcome = Outcome()
+    done = steps.steps_done(session) if steps is not None else {}
     index, one_by_one_until = 0, 0
     while index < len(operations):
+        if index in done:  # applied before a crash, or by a concurrent retry
+            outcome.results.append(done[index])
+            index += 1
+            continue
         if atomic and index >= one_by_one_until:
             end = index + run_length(operations, index)
             run = operations[index:end]
@@ -183,11 +213,15 @@ def run(
         op = operations[index]
         own = session.begin_nested() if not atomic and dry_run else None
         try:
-            _record(outcome, apply_operation(session, op, actor), progress)
+            written = apply_operation(session, op, actor)
             if own is not None:
                 own.commit()
             elif not atomic:
-                writes.commit(session)
+                _commit_step(session, steps, index, _result(written))
+            _record(outcome, written, progress)
+        except StepTaken:
+            writes.rollback(session)
+            outcome.results.append(steps.steps_done(session)[index])  # type: ignore[union-attr]
         except (Problem, DBAPIError) as exc:
             if atomic and isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
                 raise  # a deadlock or an outage: the caller may retry the whole batch
@@ -197,6 +231,8 @@ def run(
             else:
                 writes.rollback(session)
             outcome.results.append({"status": problem.status, "problem": problem.body()})
+            if not atomic and own is None:  # the answer stays this failure on a retry
+                _store_failure(session, steps, index, outcome)
             if atomic:
                 outcome.failed = problem
                 skipped = FailedDependency(f"Not applied: operation {index} failed.")

@@ -140,6 +140,9 @@ def batch(
         if idempotency:  # only applied batches: a failed one changed nothing to replay
             idempotency.remember(own, _batch_answer(outcome, query.dry_run))
 
+    # A non-atomic batch commits as it goes: with a key, each operation's answer is kept
+    # with it, so a retry after a crash applies only what was not done.
+    steps = idempotency if idempotency and not request.atomic and not query.dry_run else None
     for attempt in range(BATCH_ATTEMPTS):
         try:
             outcome = batch_ops.run(
@@ -149,6 +152,7 @@ def batch(
                 dry_run=query.dry_run,
                 actor=actor,
                 remember=remember,
+                steps=steps,
             )
             return _batch_answer(outcome, query.dry_run)
         except DBAPIError as exc:
