@@ -27,9 +27,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key", "step", name=op.f("pk_idempotency_steps")),
     )
-    op.create_index(
-        op.f("ix_idempotency_steps_created_at"), "idempotency_steps", ["created_at"]
-    )
+    op.create_index(op.f("ix_idempotency_steps_created_at"), "idempotency_steps", ["created_at"])
 
 
 def downgrade() -> None:
