@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,29 +31,37 @@ def cli(url: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 class Server:
-    """`battery-intel serve ARGS` on a free loopback port, its log lines kept for `stop`."""
+    """`battery-intel serve ARGS` on a free loopback port, its log lines kept for `stop`.
+
+    The log goes to a file, not a pipe: a pipe nobody reads until the end fills after a few
+    hundred requests, and the server then blocks on its next log line."""
 
     def __init__(self, url: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json", **(env or {})}
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
-        self.process = subprocess.Popen(
-            command, env=environment, cwd=ROOT, stderr=subprocess.PIPE, text=True
-        )
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.process = subprocess.Popen(command, env=environment, cwd=ROOT, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
             try:
                 httpx.get(f"{self.base}/healthz", timeout=2)
                 return
             except httpx.TransportError:
-                assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
+                assert self.process.poll() is None, self._written()
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
+
+    def _written(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
         """Stop it with `sig`; what it wrote to standard error (the log)."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        _, errors = self.process.communicate(timeout=60)
-        return errors
+        self.process.wait(timeout=60)
+        written = self._written()
+        self.log.close()
+        return written
