@@ -41,7 +41,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json", **(env or {})}
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
-        self.log = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(command, env=environment, cwd=ROOT, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
