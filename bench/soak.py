@@ -39,6 +39,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
+from app.db import get_engine
 from app.market.products import EnergyDensity
 from bench import servers
 from bench.run import dataset_url, ensure_dataset, machine, write_key
@@ -317,9 +318,14 @@ def _soak_url(db: str, pg: str) -> str:
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(str(make_url(source).database), target)
         return f"sqlite:///{target}"
+    get_engine(source).dispose()  # a template must have no other sessions
     admin = make_url(pg).set(drivername="postgresql", database="postgres")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
         c.execute('DROP DATABASE IF EXISTS "bench_soak" WITH (FORCE)')
+        c.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = 'bench_s' AND pid <> pg_backend_pid()"
+        )
         c.execute('CREATE DATABASE "bench_soak" TEMPLATE "bench_s"')
     return str(make_url(pg).set(database="bench_soak"))
 
