@@ -4,7 +4,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Dialect, MetaData
+from sqlalchemy import CheckConstraint, DateTime, Dialect, Index, MetaData, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -50,6 +50,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
         return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def unique_where(name: str, *columns: str, where: str) -> Index:
+    """A unique index over the rows that satisfy `where`, on both databases."""
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=text(where),
+        postgresql_where=text(where),
+    )
 
 
 def enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-import app.tables  # noqa: F401 - registers every table and collection before the routers are built
+import app.tables
+import app.views.time_routes  # noqa: F401 - adds the views over time to the views' router
 from app import __version__
 from app.access.limits import BodyLimits, RateLimiter, SecurityHeaders
 from app.access.routes import router as keys_router

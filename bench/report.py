@@ -165,6 +165,17 @@ def _targets(rows: list[Row]) -> list[str]:
             lines.append(
                 f"| {label}: peak memory L − S ≤ 50 MB | {grown:+.0f} MB | {_yes(grown <= 50)} |"
             )
+    for r in rows:  # API.md §10: a page as of an instant costs at most 3× the current one
+        if r["case"] != "list page, known_at" or r["target"] != "app":
+            continue
+        key = {k: r[k] for k in ("db", "size", "workers")}
+        current = _find(rows, **key, case="list page", target="app")
+        if current and r["rps"]:
+            cost = current["rps"] / r["rps"]
+            lines.append(
+                f"| {r['db']} list page known_at ≤ 3× the current page's cost ({r['size']}, "
+                f"{r['workers']} w) | {cost:.2f}× | {_yes(cost <= 3)} |"
+            )
     checks: list[tuple[str, str, Callable[[Row], float], float]] = [
         (
             "batch 1000 PUTs",

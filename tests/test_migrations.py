@@ -63,3 +63,55 @@ def test_search_backfill_indexes_existing_records_as_the_app_does(empty_url: str
     upgrade(empty_url)
     assert _entries(empty_url) == written_by_the_app
     get_engine(empty_url).dispose()
+
+
+def _history(url: str) -> dict[str, list[tuple[str, ...]]]:
+    """Every versions table's rows, and the text index's current entries, as text."""
+    from sqlalchemy import text
+
+    found = {}
+    with get_engine(url).connect() as connection:
+        for spec in SPECS:
+            rows = connection.execute(text(
+                f"SELECT seq, id, version, valid_from, valid_to FROM {spec.table_name}_versions "
+                "ORDER BY seq"))  # fmt: skip
+            found[spec.path] = [tuple(str(v) for v in row) for row in rows]
+    found["entries"] = sorted(tuple(map(str, e)) for e in _entries(url).items())
+    return found
+
+
+def test_versions_backfill_from_the_change_log_as_the_app_writes_them(empty_url: str) -> None:
+    """0007 rebuilds every record's versions from the change log: exactly the rows the app
+    wrote as it went (the same instants, the same open and closed versions)."""
+    from app.db import write_session
+    from app.market.demo import seed
+    from app.resources import writes
+    from app.resources.catalog import catalog
+    from app.resources.preconditions import Conditions
+
+    upgrade(empty_url)
+    engine = get_engine(empty_url)
+    seed(engine)
+    automakers, checks = catalog.by_path("automakers"), Conditions()
+    for n in range(3):
+        with write_session(engine) as session:
+            edit = {"description": f"Edit {n}"}
+            writes.committed(session, writes.apply_patch, automakers, "nio", edit, checks, "t")
+    milestone = _ids(empty_url, "milestones")[0]
+    with write_session(engine) as session:
+        milestones = catalog.by_path("milestones")
+        writes.committed(session, writes.apply_delete, milestones, milestone, checks, "t")
+    written_by_the_app = _history(empty_url)
+    assert len(written_by_the_app["automakers"]) == 5 + 3
+    assert sum(row[4] == "None" for row in written_by_the_app["automakers"]) == 5
+    downgrade(empty_url, "0006")
+    upgrade(empty_url)
+    assert _history(empty_url) == written_by_the_app
+    engine.dispose()
+
+
+def _ids(url: str, table: str) -> list[str]:
+    from sqlalchemy import text
+
+    with get_engine(url).connect() as connection:
+        return [str(row[0]) for row in connection.execute(text(f"SELECT id FROM {table}"))]

@@ -5,10 +5,10 @@ from typing import Self
 from uuid import UUID
 
 from pydantic import model_validator
-from sqlalchemy import JSON, CheckConstraint, ColumnElement, Date, Index, String, or_, select, text
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, Date, Index, String, or_, select
 from sqlmodel import Field, SQLModel, col
 
-from app.columns import NAME_MAX
+from app.columns import NAME_MAX, unique_where
 from app.market.companies import Automaker, BatteryPartner, automaker_or_group
 from app.market.enums import DatePrecision, MilestoneStatus, PartnershipStatus, Stage
 from app.market.products import Battery, battery_technology
@@ -61,13 +61,11 @@ class Partnership(PartnershipFields, Record, table=True):
         ),
         # NULLs are distinct in a unique index; the same pair with no battery
         # is still the same partnership (API.md §9), so index that case apart.
-        Index(
+        unique_where(
             "uq_partnerships_automaker_id_battery_partner_id_no_battery",
             "automaker_id",
             "battery_partner_id",
-            unique=True,
-            sqlite_where=text("battery_id IS NULL"),
-            postgresql_where=text("battery_id IS NULL"),
+            where="battery_id IS NULL",
         ),
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from app.problems import BadRequest
 from app.resources.spec import ResourceSpec
+from app.resources.versions import versions_of
 
 
 class Catalog:
@@ -24,6 +25,7 @@ class Catalog:
                 raise ValueError(f"{spec.path} references {unknown}: register those first")
             self._by_path[spec.path] = spec
             self._by_table[spec.table_name] = spec
+            versions_of(spec.sa_table)  # its history, read `known_at` an instant
         return specs
 
     def __iter__(self) -> Iterator[ResourceSpec]:

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.columns import NAME_MAX, UTCDateTime, enum_check, utcnow
+from app.resources import text_index, versions
 from app.resources.formats import record_json
 from app.resources.spec import ResourceSpec
 
@@ -98,12 +99,13 @@ class ChangeHead(SQLModel, table=True):
 @dataclass(frozen=True)
 class Staged:
     collection: str
+    table: str
     record_id: uuid.UUID
     op: Op
     version: int
     actor: str
-    record: dict[str, Any] | None
-    changed_at: dt.datetime
+    record: dict[str, Any] | None  # as JSON, for the feed and history; None: deleted
+    row: dict[str, Any] | None  # its columns, for its versions
 
 
 def stage(
@@ -120,36 +122,47 @@ def stage(
     session.info.setdefault(STAGED, []).append(
         Staged(
             collection=spec.path,
+            table=spec.table_name,
             record_id=record.id,
             op=op,
             version=record.version + 1 if deleted else record.version,
             actor=actor,
             record=None if deleted else data or record_json(spec, record),
-            changed_at=utcnow(),
+            row=None if deleted else {c.name: getattr(record, c.name) for c in spec.sa_table.c},
         )
     )
 
 
 def publish(session: Session) -> int | None:
-    """Number and write the staged changes; call right before COMMIT. The last seq."""
+    """Number and write the staged changes, the records' versions and the text index's
+    entries; call right before COMMIT. The last seq. Their time is taken here, under the
+    head's lock, so that time order is commit order: reads `known_at` an instant see
+    exactly the changes published by then (app.resources.versions)."""
     staged: list[Staged] = session.info.pop(STAGED, [])
     if not staged:
+        text_index.flush(session, utcnow())
         return None
     head = session.scalars(
         select(ChangeHead).where(col(ChangeHead.id) == 1).with_for_update()
     ).one()
-    first = head.seq + 1
+    first, now = head.seq + 1, utcnow()
     # One Core executemany: a batch stages up to 1000 changes, and
     # nothing reads these rows back through the ORM in this transaction.
     session.execute(
         insert(CHANGES),
         [
             {"seq": first + i, "collection": s.collection, "record_id": s.record_id,
-             "op": s.op.value, "version": s.version, "changed_at": s.changed_at,
+             "op": s.op.value, "version": s.version, "changed_at": now,
              "actor": s.actor, "record": s.record}
             for i, s in enumerate(staged)
         ],
     )  # fmt: skip
+    made = [
+        versions.Version(s.table, s.record_id, first + i, s.op is Op.create, s.row)
+        for i, s in enumerate(staged)
+    ]
+    versions.record(session, made, now)
+    text_index.flush(session, now)
     last = first + len(staged) - 1
     session.execute(update(ChangeHead).where(col(ChangeHead.id) == 1).values(seq=last))
     if session.get_bind().dialect.name == "postgresql":
@@ -183,6 +196,7 @@ def announce(seq: int) -> None:
 def discard(session: Session) -> None:
     """Forget staged changes (the transaction is being rolled back)."""
     session.info.pop(STAGED, None)
+    text_index.discard(session)
 
 
 def head(session: Session | Connection) -> int:

@@ -3,14 +3,17 @@
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlmodel import Session
 
 # SQLite builds before 3.32 allow 999 bound variables a statement; stay well under it.
 IN_CHUNK = 500
 
 
-def rows_in(session: Session, query: Select[Any], column: Any, keys: Iterable[Any]) -> list[Any]:
+Reader = Session | Connection
+
+
+def rows_in(session: Reader, query: Select[Any], column: Any, keys: Iterable[Any]) -> list[Any]:
     """The rows of `query` whose `column` is one of `keys`, one query per IN_CHUNK keys."""
     keys = list(keys)
     return [
@@ -20,6 +23,6 @@ def rows_in(session: Session, query: Select[Any], column: Any, keys: Iterable[An
     ]
 
 
-def scalars_in(session: Session, query: Select[Any], column: Any, keys: Iterable[Any]) -> list[Any]:
+def scalars_in(session: Reader, query: Select[Any], column: Any, keys: Iterable[Any]) -> list[Any]:
     """As rows_in, the first column of each row (an ORM entity, say)."""
     return [row[0] for row in rows_in(session, query, column, keys)]

@@ -23,6 +23,7 @@ from app.resources.preconditions import Conditions, etag
 from app.resources.query import ListQuery, RecordQuery, StrictQuery, queryable
 from app.resources.rows import dumps
 from app.resources.spec import ResourceSpec
+from app.resources.versions import at
 
 API_PREFIX = "/api/v1"
 
@@ -72,7 +73,7 @@ async def list_records(spec: ResourceSpec, request: Request, params: ListQuery) 
     scope = asked.scope(params)
     if params.cursor is not None:
         cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
-    engine = request.app.state.engine
+    engine = at(request.app.state.engine, params.known_at)
     if wants_csv_for(request, params):
 
         def fetch(own: Session, size: int, after: str | None) -> Any:
@@ -113,7 +114,7 @@ async def get_record(
         (item,) = include(connection, [reads.get_row(connection, spec, key)], includes)
         return item
 
-    item = await db.read(request.app.state.engine, read_record)
+    item = await db.read(at(request.app.state.engine, query.known_at), read_record)
     # The tag covers what is embedded too: a changed partner is a changed answer.
     tag = etag(item["version"], [(name, item[name]) for name in includes])
     if conditions.not_modified(tag):

@@ -16,6 +16,7 @@ from app.resources.catalog import catalog
 from app.resources.cursor import SortKey, scope_of
 from app.resources.fields import rule_error
 from app.resources.filters import derived_filters, sortable_fields
+from app.resources.instants import Instant
 from app.resources.sorting import parse_sort
 from app.resources.spec import Filter, ResourceSpec
 from app.resources.text_index import record_matches
@@ -53,10 +54,18 @@ class StrictQuery(BaseModel):
         return data
 
 
+KNOWN_AT_DOC = (
+    "The answer as the database held it at that instant: a date (the end of that UTC day, "
+    "or now when it is today) or a UTC time (`2026-03-01T08:00:00Z`). Records created "
+    "later are absent, later edits undone, records deleted later present."
+)
+
+
 class RecordQuery(StrictQuery):
     include: str | None = Field(
         None, description="Embed referenced records beside their `_id` fields: `source,...`."
     )
+    known_at: Instant | None = Field(None, description=KNOWN_AT_DOC)
 
 
 class ListQuery(RecordQuery):

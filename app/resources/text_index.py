@@ -1,29 +1,34 @@
-"""The text index: one row per record, written in the same transaction as the record, with
-what its collection declares (`ResourceSpec.text`): the fields searched, the label.
+"""The text index: an entry per record (its label, its normalised text), with what its
+collection declares (`ResourceSpec.text`): the fields searched, the label, joined names.
 
-Postgres finds substrings through a pg_trgm GIN index on `text`; SQLite through an
-FTS5 trigram table over `text`, kept in step by triggers (migration 0002). Both need
-three characters to use the index: shorter queries, such as two-character Chinese
-names (蔚来), fall back to a scan of this one narrow table.
+Entries are versioned as records are (app.resources.versions): `search_entry_versions`
+keeps each with `valid_from`/`valid_to`, and `search_entries` is a view of the current
+ones. A write stages its records' entries; the change log writes them when it publishes
+the transaction, with the same time as the records' versions, so a text search `known_at`
+an instant matches the text of then. Postgres finds substrings through a pg_trgm GIN index
+on `text`; SQLite through an FTS5 trigram table over `text`, kept in step by triggers
+(migration 0007). Both need three characters to use the index: shorter queries, such as
+two-character Chinese names (蔚来), fall back to a scan of the entries.
 """
 
+import datetime as dt
 import unicodedata
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Column,
     ColumnElement,
     Integer,
+    MetaData,
     String,
     Table,
     Text,
-    UniqueConstraint,
     Uuid,
     bindparam,
     column,
-    delete,
     false,
     insert,
     select,
@@ -33,23 +38,32 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlmodel import Field, Session, SQLModel, col
+from sqlmodel import Field, Session, SQLModel
 
-from app.columns import NAME_MAX
+from app.columns import NAME_MAX, UTCDateTime, unique_where
 from app.resources.catalog import catalog
-from app.resources.chunked import IN_CHUNK, rows_in
+from app.resources.chunked import rows_in
 from app.resources.formats import record_json
 from app.resources.spec import ResourceSpec
+from app.resources.versions import shadow
 
 TRIGRAM = 3
 JOINED_LABEL = " × "  # a label made of the names a record joins: "NIO × WeLion"
 LABEL_MAX = 2 * NAME_MAX + len(JOINED_LABEL)
+STAGED = "text_index.staged"
+ENTRY_VALUES = ("label", "label_norm", "local_norm", "text")
 
 
-class SearchEntry(SQLModel, table=True):
-    __tablename__ = "search_entries"
-    # Client-chosen ids may repeat across collections.
-    __table_args__ = (UniqueConstraint("collection", "record_id"),)
+class SearchEntryVersion(SQLModel, table=True):
+    """An entry as it was from `valid_from` to `valid_to` (null: as it is now)."""
+
+    __tablename__ = "search_entry_versions"
+    # One current entry a record; client-chosen ids may repeat across collections.
+    __table_args__ = (
+        unique_where(
+            "uq_search_entry_versions_current", "collection", "record_id", where="valid_to IS NULL"
+        ),
+    )
 
     # An INTEGER PRIMARY KEY is SQLite's stable rowid, which the FTS5 table indexes.
     seq: int | None = Field(default=None, primary_key=True, sa_type=Integer)
@@ -59,9 +73,19 @@ class SearchEntry(SQLModel, table=True):
     label_norm: str = Field(sa_type=String(LABEL_MAX), description="Normalised, for ranking")
     local_norm: str = Field(sa_type=String(NAME_MAX), description="The local name, normalised")
     text: str = Field(sa_type=Text, description="Normalised searchable text")
+    valid_from: dt.datetime = Field(sa_type=UTCDateTime)
+    valid_to: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-ENTRIES: Table = SearchEntry.__table__  # type: ignore[attr-defined]
+VERSIONS: Table = SearchEntryVersion.__table__  # type: ignore[attr-defined]
+# The view of the current entries (migration 0007), which queries read: apart from the
+# metadata the migrations compare, since it is no table.
+ENTRIES = Table(
+    "search_entries",
+    MetaData(),
+    *(Column(c.name, c.type) for c in VERSIONS.columns if c.name not in ("valid_from", "valid_to")),
+)
+shadow(ENTRIES, VERSIONS)
 
 
 def normalize(text: str) -> str:
@@ -89,10 +113,10 @@ class _TrigramMatch(ColumnElement[bool]):
     ]
 
     def __init__(self, norm: str) -> None:
-        self.via_like = col(SearchEntry.text).contains(norm, autoescape=True)
+        self.via_like = ENTRIES.c.text.contains(norm, autoescape=True)
         phrase = '"' + norm.replace('"', '""') + '"'
         rows = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :phrase")
-        self.via_fts = col(SearchEntry.seq).in_(
+        self.via_fts = ENTRIES.c.seq.in_(
             rows.bindparams(phrase=phrase).columns(column("rowid", Integer))
         )
 
@@ -114,14 +138,12 @@ def text_matches(q: str) -> ColumnElement[bool]:
         return false()
     if len(norm) >= TRIGRAM:
         return _TrigramMatch(norm)
-    return col(SearchEntry.text).contains(norm, autoescape=True)
+    return ENTRIES.c.text.contains(norm, autoescape=True)
 
 
 def record_matches(spec: ResourceSpec, q: str) -> ColumnElement[bool]:
     """For `q=` on a collection: its records whose text contains `q`."""
-    entries = select(col(SearchEntry.record_id)).where(
-        col(SearchEntry.collection) == spec.path, text_matches(q)
-    )
+    entries = select(ENTRIES.c.record_id).where(ENTRIES.c.collection == spec.path, text_matches(q))
     table: Any = spec.table
     return table.id.in_(entries)  # type: ignore[no-any-return]
 
@@ -192,9 +214,8 @@ def _entry(
     }
 
 
-ENTRY_VALUES = ("label", "label_norm", "local_norm", "text")
 # SQLite: rows a multi-row INSERT, under the 999 bound variables of old builds.
-ROWS_A_STATEMENT = 999 // (2 + len(ENTRY_VALUES))
+ROWS_A_STATEMENT = 999 // (5 + len(ENTRY_VALUES))
 
 
 def reindex_many(
@@ -204,67 +225,84 @@ def reindex_many(
     *,
     renamed: Sequence[Any] = (),
     rendered: Sequence[dict[str, Any] | None] | None = None,
-    fresh: Collection[uuid.UUID] = (),
 ) -> None:
-    """Write the entries of `records` that are new or changed, a few statements for all of
-    them; then re-label the dependents of the `renamed` ones. `rendered`: the records as
-    JSON, if the caller has them already. `fresh`: ids of records inserted in this
-    transaction, not looked up (an entry left over for one would make the insert fail on
-    the unique constraint, never be silently doubled)."""
+    """Stage the entries of `records` (written at publish, `flush`), then re-label the
+    dependents of the `renamed` ones. `rendered`: the records as JSON, if the caller has
+    them already."""
     names = names_of(session, spec, records)
-    current = select(ENTRIES.c.record_id, *(ENTRIES.c[name] for name in ENTRY_VALUES)).where(
-        ENTRIES.c.collection == spec.path
-    )
-    ids = [r.id for r in records if r.id not in fresh]
-    existing = {
-        row[0]: tuple(row[1:]) for row in rows_in(session, current, ENTRIES.c.record_id, ids)
-    }
-    new, changed = [], []
+    staged = session.info.setdefault(STAGED, {})
     for record, its_names, its_json in zip(
         records, names, rendered or [None] * len(records), strict=True
     ):
-        values = _entry(spec, record, its_names, its_json)
-        entry = {"record_id": record.id, "collection": spec.path, **values}
-        if record.id not in existing:
-            new.append(entry)
-        elif existing[record.id] != tuple(values[name] for name in ENTRY_VALUES):
-            changed.append(entry)
-    _write_entries(session, spec, new, changed)
+        staged[(spec.path, record.id)] = _entry(spec, record, its_names, its_json)
     for record in renamed:
         _reindex_dependents(session, spec, record)
 
 
-def _write_entries(
-    session: Session, spec: ResourceSpec, new: list[dict[str, Any]], changed: list[dict[str, Any]]
-) -> None:
+def unindex(session: Session, spec: ResourceSpec, record_id: uuid.UUID) -> None:
+    session.info.setdefault(STAGED, {})[(spec.path, record_id)] = None
+
+
+def discard(session: Session) -> None:
+    """Forget staged entries (the transaction is being rolled back)."""
+    session.info.pop(STAGED, None)
+
+
+def flush(session: Session, now: dt.datetime) -> None:
+    """Write the staged entries that differ from the current ones: the current version
+    closed at `now`, the new one open from `now`; a few statements for all of them."""
+    staged: dict[tuple[str, uuid.UUID], dict[str, str] | None] = session.info.pop(STAGED, {})
+    closing, opening = [], []
+    for (path, record_id), (values, now_there) in _with_current(session, staged).items():
+        if values is not None and now_there == tuple(values[n] for n in ENTRY_VALUES):
+            continue
+        if now_there is not None:
+            closing.append({"b_collection": path, "b_record_id": record_id})
+        if values is not None:
+            opening.append({"record_id": record_id, "collection": path, **values,
+                            "valid_from": now, "valid_to": None})  # fmt: skip
+    if closing:
+        current = (
+            VERSIONS.c.collection == bindparam("b_collection"),
+            VERSIONS.c.record_id == bindparam("b_record_id"),
+            VERSIONS.c.valid_to.is_(None),
+        )
+        session.execute(update(VERSIONS).where(*current).values(valid_to=now), closing)
+    _insert(session, opening)
+
+
+Key = tuple[str, uuid.UUID]
+
+
+def _with_current(
+    session: Session, staged: dict[Key, dict[str, str] | None]
+) -> dict[Key, tuple[dict[str, str] | None, tuple[str, ...] | None]]:
+    """Each staged entry beside the current one's values (None: it has none), one query
+    per collection (and 500 records)."""
+    ids: dict[str, list[uuid.UUID]] = {}
+    for path, record_id in staged:
+        ids.setdefault(path, []).append(record_id)
+    found: dict[Key, tuple[str, ...]] = {}
+    for path, wanted in ids.items():
+        query = select(VERSIONS.c.record_id, *(VERSIONS.c[n] for n in ENTRY_VALUES)).where(
+            VERSIONS.c.collection == path, VERSIONS.c.valid_to.is_(None)
+        )
+        for row in rows_in(session, query, VERSIONS.c.record_id, wanted):
+            found[(path, row[0])] = tuple(row[1:])
+    return {key: (values, found.get(key)) for key, values in staged.items()}
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     """Postgres: executemany. SQLite: multi-row statements, because FTS5 writes its pending
-    terms out at every statement, and row-by-row statements through the triggers that keep
-    `search_fts` in step made one index segment per entry (5 s a 1000 entries at 1M). A
-    changed entry is deleted and inserted again, so that the triggers run in bulk too."""
-    if session.get_bind().dialect.name != "sqlite":
-        if changed:
-            keyed = ENTRIES.c.collection == spec.path
-            statement = (
-                update(ENTRIES)
-                .where(keyed, ENTRIES.c.record_id == bindparam("b_record_id"))
-                .values({name: bindparam(name) for name in ENTRY_VALUES})
-            )
-            session.execute(statement, [{**e, "b_record_id": e["record_id"]} for e in changed])
-        if new:
-            session.execute(insert(ENTRIES), new)
+    terms out at every statement, and row-by-row statements through the trigger that keeps
+    `search_fts` in step made one index segment per entry (5 s a 1000 entries at 1M)."""
+    if not rows:
         return
-    if changed:
-        ids = [e["record_id"] for e in changed]
-        for start in range(0, len(ids), IN_CHUNK):
-            session.execute(
-                delete(ENTRIES).where(
-                    ENTRIES.c.collection == spec.path,
-                    ENTRIES.c.record_id.in_(ids[start : start + IN_CHUNK]),
-                )
-            )
-    rows = changed + new
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(insert(VERSIONS), rows)
+        return
     for start in range(0, len(rows), ROWS_A_STATEMENT):
-        session.execute(insert(ENTRIES).values(rows[start : start + ROWS_A_STATEMENT]))
+        session.execute(insert(VERSIONS).values(rows[start : start + ROWS_A_STATEMENT]))
 
 
 def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> None:
@@ -274,11 +312,3 @@ def _reindex_dependents(session: Session, spec: ResourceSpec, record: Any) -> No
             column = getattr(dependent.table, field)
             rows = list(session.scalars(select(dependent.table).where(column == record.id)))
             reindex_many(session, dependent, rows)
-
-
-def unindex(session: Session, spec: ResourceSpec, record_id: uuid.UUID) -> None:
-    session.execute(
-        delete(SearchEntry).where(
-            col(SearchEntry.collection) == spec.path, col(SearchEntry.record_id) == record_id
-        )
-    )

@@ -157,16 +157,10 @@ def write_rows(
     planned: Sequence[Planned],
     existing: Mapping[UUID, Any],
     actor: str,
-    *,
-    trust_new: bool = True,
 ) -> list[Written]:
     """Write resolved plans, in order: insert what `existing` lacks, update what changed
     (version + 1, a new `updated_at`), leave an identical record as it is (its version
-    kept); then the text index and the change log, a few statements for the whole run.
-
-    `trust_new`: a new record has no text entry yet, so none is looked up. One left over
-    makes the insert fail on its unique constraint (never doubled); the set-based path
-    then replays write by write, with `trust_new=False`, and that replaces it."""
+    kept); then stage their text entries and changes, published at the commit."""
     written, created, updated, relabelled = [], [], [], []
     for p in planned:
         record = existing.get(p.record_id)
@@ -204,7 +198,6 @@ def write_rows(
         [w.record for w in touched],
         renamed=relabelled,
         rendered=[w.json for w in touched],
-        fresh={record.id for record in created} if trust_new else (),
     )
     for w in touched:
         changelog.stage(session, spec, w.record, w.op, actor, w.json)  # type: ignore[arg-type]
@@ -230,7 +223,7 @@ def _write_one(
     if problem is not None:
         raise problem
     existing = {record.id: record} if record is not None else {}
-    (written,) = write_rows(session, spec, [planned], existing, actor, trust_new=False)
+    (written,) = write_rows(session, spec, [planned], existing, actor)
     return written
 
 

@@ -9,14 +9,16 @@ from pydantic import Field
 from sqlmodel import Session
 
 from app.access.guard import guard
-from app.db import ReadSession
+from app.db import read_session
 from app.market.enums import Unit
 from app.market.products import ENERGY_DENSITIES
 from app.resources import cursor
 from app.resources.catalog import catalog
 from app.resources.formats import PageFetch, csv_response, every_page, wants_csv_for
 from app.resources.handlers import API_PREFIX, next_link
+from app.resources.instants import Instant
 from app.resources.query import (
+    KNOWN_AT_DOC,
     StrictQuery,
     asked,
     parsed_query,
@@ -27,6 +29,7 @@ from app.resources.query import (
     with_filters,
 )
 from app.resources.text_index import record_matches
+from app.resources.versions import at
 from app.views import landscape, search, stats
 
 router = APIRouter(
@@ -41,6 +44,7 @@ class PageQuery(StrictQuery):
     limit: int = Field(50, ge=1, le=500, description="Page size, 1–500.")
     cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
     format: Format = Field("json", description=FORMAT_DOC)
+    known_at: Instant | None = Field(None, description=KNOWN_AT_DOC)
 
 
 class SearchQuery(PageQuery):
@@ -55,6 +59,7 @@ class StatsBase(StrictQuery):
     unit: Unit = Field(Unit.wh_per_kg, description="One unit at a time: `Wh/kg` or `Wh/L`.")
     format: Format = Field("json", description="`csv` for CSV (so does `Accept: text/csv`).")
     q: str | None = Field(None, description="Only figures whose text (note, maker) contains this.")
+    known_at: Instant | None = Field(None, description=KNOWN_AT_DOC)
 
 
 LANDSCAPE_FILTERS = landscape.filters()
@@ -69,49 +74,53 @@ LandscapeParams = Annotated[Any, Depends(parsed_query(LandscapeQuery))]
 StatsParams = Annotated[Any, Depends(parsed_query(StatsQuery))]
 
 
-def view(path: str, summary: str, query: type[StrictQuery]) -> Callable[[F], F]:
+def view(path: str, summary: str, query: type[StrictQuery], **extra: Any) -> Callable[[F], F]:
     """A view's route: its query model documented (and checked by its `parsed_query`), a 400
-    for a bad parameter; the description is the function's docstring."""
+    for a bad parameter (and `extra` answers); the description is the function's docstring.
+    (app.views.time_routes adds its routes to the same router.)"""
+    responses = {400: {}, **extra.pop("responses", {})}
     return router.get(
-        path, summary=summary, responses={400: {}}, openapi_extra=query_parameters(query)
+        path,
+        summary=summary,
+        responses=responses,
+        openapi_extra=query_parameters(query),
+        **extra,
     )
 
 
 def _paged(
-    request: Request, session: Session, query: Any, name: str, header: list[str], fetch: PageFetch
+    request: Request, query: Any, name: str, header: list[str], fetch: PageFetch
 ) -> Response:
-    """One JSON page, or every page as CSV."""
+    """One JSON page, or every page as CSV; as of `query.known_at` when it is given."""
+    engine = at(request.app.state.engine, query.known_at)
     if wants_csv_for(request, query):
-        pages = every_page(request.app.state.engine, fetch, query, query.cursor)
-        return csv_response(name, header, pages)
-    items, next_cursor = fetch(session, query.limit, query.cursor)
+        return csv_response(name, header, every_page(engine, fetch, query, query.cursor))
+    with read_session(engine) as session:
+        items, next_cursor = fetch(session, query.limit, query.cursor)
     body = {"items": items, "next_cursor": next_cursor}
     return JSONResponse(body, headers=next_link(request, next_cursor))
 
 
 @view("/search", "Search every collection", SearchQuery)
-def search_all(request: Request, session: ReadSession, query: SearchParams) -> Response:
+def search_all(request: Request, query: SearchParams) -> Response:
     """Records whose names, local names, titles, descriptions or notes contain `q`, from every
     collection: exact name matches first, then names that start with `q`, then other name
     matches, then text matches. Each item has `collection`, `id`, `slug`, `label`, `snippet`
     and `score`."""
     wanted = catalog.parse_paths(query.collections, "collections")
     if query.cursor is not None:
-        scope = search.scope_of_search(query.q, wanted)
+        scope = search.scope_of_search(query.q, wanted, query.known_at)
         cursor.decode(query.cursor, search.page_keys(query.q, wanted), scope)
     header = ["collection", "id", "slug", "label", "snippet", "score"]
-    return _paged(
-        request,
-        session,
-        query,
-        "search",
-        header,
-        lambda s, limit, after: search.search(s, query.q, wanted, limit, after),
-    )
+
+    def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return search.search(s, query.q, wanted, limit, after, query.known_at)
+
+    return _paged(request, query, "search", header, fetch)
 
 
 @view("/landscape", "The partnership landscape", LandscapeQuery)
-def landscape_rows(request: Request, session: ReadSession, params: LandscapeParams) -> Response:
+def landscape_rows(request: Request, params: LandscapeParams) -> Response:
     """One row per partnership: the automaker (`Group (Brand)` for a brand), its battery partner
     and battery, the energy density shown (the partnership's own figure, else its battery's own
     (tied to no partnership), else its partner's own (tied to no battery or partnership); cell
@@ -126,19 +135,21 @@ def landscape_rows(request: Request, session: ReadSession, params: LandscapePara
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         return landscape.page(s, clauses, limit=limit, after=after, scope=scope)
 
-    return _paged(request, session, params, "landscape", list(landscape.COLUMNS), fetch)
+    return _paged(request, params, "landscape", list(landscape.COLUMNS), fetch)
 
 
 @view("/stats/energy-density", "Energy-density statistics", StatsQuery)
-def energy_density_stats(request: Request, session: ReadSession, params: StatsParams) -> Response:
-    """Per group: `count`, `min`, `max`, `mean` and `median` of `value_min`, one `unit` at a time,
-    over the energy densities that match the filters (the same as on `/energy-densities`).
-    Records with no value for the key form one group with key null. `battery_partner` groups
-    are keyed by slug and labelled by name; `year` is the year of `as_of`."""
+def energy_density_stats(request: Request, params: StatsParams) -> Response:
+    """Per group: `count`, `min`, `max`, `mean` and `median` of `value_min`, one `unit` at a
+    time, over the energy densities that match the filters (the same as on
+    `/energy-densities`). Records with no value for the key form one group with key null.
+    `battery_partner` groups are keyed by slug and labelled by name; `year` is the year of
+    `as_of`."""
     clauses = where(DENSITY_FILTERS, params)
     if params.q is not None:
         clauses.append(record_matches(ENERGY_DENSITIES, params.q))
-    groups = stats.energy_density_stats(session, params.group_by, params.unit, clauses)
+    with read_session(at(request.app.state.engine, params.known_at)) as session:
+        groups = stats.energy_density_stats(session, params.group_by, params.unit, clauses)
     if wants_csv_for(request, params):
         header = ["key", "label", "count", "min", "max", "mean", "median"]
         return csv_response(f"energy-density-{params.group_by}", header, [groups])

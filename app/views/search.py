@@ -1,16 +1,17 @@
 """`GET /api/v1/search`: every collection at once, ranked, keyset-paginated."""
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Float, case, cast, or_, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from app.resources import cursor
 from app.resources.catalog import catalog
 from app.resources.cursor import SortKey
 from app.resources.pages import keyset_page
-from app.resources.text_index import SearchEntry, normalize, searched_values, text_matches
+from app.resources.text_index import ENTRIES, normalize, searched_values, text_matches
 
 SNIPPET_RADIUS = 60
 # Exact label first, then labels that start with the query, then any label or text match.
@@ -19,7 +20,7 @@ SCORES = (1.0, 0.75, 0.5, 0.25)
 
 def _ranked(q: str, collections: list[str]) -> Any:
     norm = normalize(q.strip())
-    names = (col(SearchEntry.label_norm), col(SearchEntry.local_norm))  # 蔚来 is NIO's name too
+    names = (ENTRIES.c.label_norm, ENTRIES.c.local_norm)  # 蔚来 is NIO's name too
     score = case(
         (or_(*(name == norm for name in names)), SCORES[0]),
         (or_(*(name.startswith(norm, autoescape=True) for name in names)), SCORES[1]),
@@ -27,13 +28,13 @@ def _ranked(q: str, collections: list[str]) -> Any:
         else_=SCORES[3],
     )
     query = select(
-        col(SearchEntry.record_id).label("id"),
-        col(SearchEntry.collection).label("collection"),
-        col(SearchEntry.label).label("label"),
+        ENTRIES.c.record_id.label("id"),
+        ENTRIES.c.collection.label("collection"),
+        ENTRIES.c.label.label("label"),
         cast(score, Float).label("score"),
     ).where(text_matches(q))
     if collections:
-        query = query.where(col(SearchEntry.collection).in_(collections))
+        query = query.where(ENTRIES.c.collection.in_(collections))
     return query.subquery()
 
 
@@ -45,8 +46,8 @@ def _keys(ranked: Any) -> list[SortKey]:
     ]
 
 
-def scope_of_search(q: str, collections: list[str]) -> str:
-    return cursor.scope_of("search", normalize(q.strip()), sorted(collections))
+def scope_of_search(q: str, collections: list[str], known_at: dt.datetime | None) -> str:
+    return cursor.scope_of("search", normalize(q.strip()), sorted(collections), known_at)
 
 
 def page_keys(q: str, collections: list[str]) -> list[SortKey]:
@@ -55,8 +56,14 @@ def page_keys(q: str, collections: list[str]) -> list[SortKey]:
 
 
 def search(
-    session: Session, q: str, collections: list[str], limit: int, after: str | None
+    session: Session,
+    q: str,
+    collections: list[str],
+    limit: int,
+    after: str | None,
+    known_at: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of hits; `session` reads as of `known_at` (app.resources.versions.at)."""
     ranked = _ranked(q, collections)
     page = keyset_page(
         session,
@@ -64,7 +71,7 @@ def search(
         _keys(ranked),
         limit=limit,
         after=after,
-        scope=scope_of_search(q, collections),
+        scope=scope_of_search(q, collections, known_at),
     )
     records = _records(session, page.rows)
     items = []

@@ -4,7 +4,9 @@ beside the seven, give it its table, and use every part of the API through it.
     python -m tests.recipe.check DATABASE_URL ADMIN_KEY
 """
 
+import datetime as dt
 import sys
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +15,7 @@ import app.tables  # noqa: F401 - the seven collections, as the app has them
 from app.db import get_engine
 from app.main import create_app
 from app.resources.catalog import catalog
+from app.resources.versions import versions_of
 from app.settings import Settings
 from tests.recipe.gadgets import GADGETS, Gadget
 
@@ -26,7 +29,9 @@ def ok(response: Any, status: int = 200) -> Any:
 
 def main(url: str, key: str) -> None:
     catalog.register(GADGETS)  # the one line a new collection adds to app/market/registry.py
-    Gadget.__table__.create(get_engine(url))  # type: ignore[attr-defined]  # its migration
+    table = Gadget.__table__  # type: ignore[attr-defined]
+    for made in (table, versions_of(table)):  # what its migration makes: it and its history
+        made.create(get_engine(url))
     app = create_app(Settings(database_url=url, _env_file=None))
     with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
         exercise(client)
@@ -70,6 +75,9 @@ def exercise(client: TestClient) -> None:
     # Writes: PUT at a client id, merge patch with If-Match, a rule broken, history, feed.
     put_id = "6a1e0f3c-0000-4000-8000-00000000a001"
     ok(client.put(f"{API}/gadgets/{put_id}", json={**body, "slug": "pen", "name": "Pen"}), 201)
+    time.sleep(0.01)
+    before = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(0.01)
     patched = ok(client.patch(f"{API}/gadgets/pen", json={"colour": "green"},
                               headers={"If-Match": '"1"'}))  # fmt: skip
     assert patched["version"] == 2
@@ -95,6 +103,9 @@ def exercise(client: TestClient) -> None:
     assert blocked.json()["references"][0]["collection"] == "gadgets"
     assert client.delete(f"{API}/gadgets/mug").status_code == 204
     assert client.delete(f"{API}/automakers/vw").status_code == 204
+
+    # Its history is kept: read as of an instant before the PATCH, the pen was red.
+    assert ok(client.get(f"{API}/gadgets/pen", params={"known_at": before}))["colour"] == "red"
 
     # Export carries it, and the OpenAPI documents its own concrete paths.
     exported = client.get(f"{API}/export").text

@@ -1,0 +1,143 @@
+"""Every version each record has had, and reads as the database held it at an instant.
+
+Beside each collection's table stands `<table>_versions`: the same columns, plus `seq` (the
+change that made the version), `valid_from` and `valid_to` (null while it is current). The
+change log writes it when it publishes a transaction's changes (app.resources.changelog), so
+its times are those of the commits, in commit order. A read with the execution option
+`known_at` (`engine.execution_options(known_at=t)`, see `at`) gets a common table expression
+named after each live table it touches, selecting the versions valid at that instant; the
+SQL names resolve to it instead of the table. So every query the machine builds (filters,
+joins through references, sorts and cursors, includes, counts, CSV) reads the past unchanged.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Select,
+    Table,
+    bindparam,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.util import find_tables
+from sqlmodel import Session
+
+from app.columns import UTCDateTime
+
+KNOWN_AT = "known_at"
+_shadowed: dict[str, tuple[Table, Table]] = {}  # live table name -> (it, its versions)
+
+
+def versions_of(table: Table) -> Table:
+    """The versions table of a collection's table, made once, on the same metadata (so the
+    migrations build it), with the live table's lookup and keyset indexes."""
+    name = f"{table.name}_versions"
+    if name in table.metadata.tables:
+        return table.metadata.tables[name]
+    columns = [Column(c.name, c.type, nullable=c.nullable) for c in table.columns]
+    indexes = [
+        Index(
+            f"ix_{name}_{'_'.join(c.name for c in index.columns)}", *[c.name for c in index.columns]
+        )
+        for index in table.indexes
+        if not index.unique
+    ]
+    versions = Table(
+        name,
+        table.metadata,
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        *columns,
+        Column("valid_from", UTCDateTime(), nullable=False),
+        Column("valid_to", UTCDateTime(), nullable=True),
+        Index(f"ix_{name}_id_valid_to", "id", "valid_to"),
+        *indexes,
+    )
+    shadow(table, versions)
+    return versions
+
+
+def shadow(live: Table, versions: Table) -> None:
+    """Reads with `known_at` see `versions` (those valid at that instant, with the columns
+    of `live`) wherever SQL names `live`."""
+    _shadowed[live.name] = (live, versions)
+
+
+def at(engine: Engine, known_at: dt.datetime | None) -> Engine:
+    """The engine, reading as of `known_at` (itself when None): pass it on as usual."""
+    return engine if known_at is None else engine.execution_options(**{KNOWN_AT: known_at})
+
+
+@event.listens_for(Engine, "before_execute", retval=True)
+def _as_of(
+    connection: Connection, clause: Any, multiparams: Any, params: Any, options: Any
+) -> tuple[Any, Any, Any]:
+    known_at = {**connection.get_execution_options(), **(options or {})}.get(KNOWN_AT)
+    if known_at is None or not isinstance(clause, Select):
+        return clause, multiparams, params
+    named = {
+        table.name
+        for table in find_tables(clause, check_columns=True, include_aliases=True)
+        if isinstance(table, Table)
+    }
+    ctes = [_valid_at(name, known_at) for name in sorted(named & _shadowed.keys())]
+    return (clause.add_cte(*ctes) if ctes else clause), multiparams, params
+
+
+def _valid_at(name: str, known_at: dt.datetime) -> Any:
+    live, versions = _shadowed[name]
+    valid_from, valid_to = versions.c.valid_from, versions.c.valid_to
+    instant = bindparam(f"known_at_{name}", known_at, type_=UTCDateTime())
+    return (
+        select(*(versions.c[column.name] for column in live.columns))
+        .where(valid_from <= instant, or_(valid_to.is_(None), valid_to > instant))
+        .cte(name=name)
+    )
+
+
+@dataclass(frozen=True)
+class Version:
+    """A change, as the versions table needs it (made by the change log as it publishes)."""
+
+    table: str  # the live table's name
+    record_id: Any
+    seq: int
+    created: bool
+    row: dict[str, Any] | None  # the columns after the change; None: deleted
+
+
+def record(session: Session, versions: Sequence[Version], now: dt.datetime) -> None:
+    """Close each record's open version and open its new one, a few statements a table. A
+    record changed twice in one transaction gets one version: nothing saw the one between."""
+    first: dict[str, dict[Any, Version]] = {}
+    last: dict[str, dict[Any, Version]] = {}
+    for version in versions:
+        first.setdefault(version.table, {}).setdefault(version.record_id, version)
+        last.setdefault(version.table, {})[version.record_id] = version
+    for live, firsts in first.items():
+        table = _shadowed[live][1]
+        closing = [{"b_id": record_id} for record_id, v in firsts.items() if not v.created]
+        opening = [
+            {**v.row, "seq": v.seq, "valid_from": now, "valid_to": None}
+            for v in last[live].values()
+            if v.row is not None
+        ]
+        if closing:
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.valid_to.is_(None))
+                .values(valid_to=now)
+            )
+            session.execute(statement, closing)
+        if opening:
+            session.execute(insert(table), opening)
