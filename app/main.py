@@ -28,8 +28,11 @@ from app.resources.catalog import catalog
 from app.resources.handlers import API_PREFIX
 from app.resources.routes import build_router
 from app.settings import Settings, get_settings
+from app.sync.deliveries import Deliverer
 from app.sync.hub import Watcher, hub
 from app.sync.routes import router as sync_router
+from app.sync.signing import server_key
+from app.sync.webhook_routes import router as webhooks_router
 from app.views.routes import router as views_router
 
 TITLE = "Battery Intelligence API"
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         + [
             {"name": "views", "description": "Analyst views: search, landscape, statistics."},
             {"name": "sync", "description": "For partner systems: change feed, batch, export."},
+            {"name": "webhooks", "description": "Pushes of the change feed, for admin keys."},
             {"name": "keys", "description": "API keys, for admin keys."},
             {"name": "operations", "description": "Liveness and readiness."},
         ],
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
+    app.state.webhook_key = server_key(settings.webhook_secret_key)
     app.state.limiter = (
         RateLimiter(settings.rate_limit, settings.rate_limit_storage)
         if settings.rate_limit
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(build_router(spec))
     app.include_router(views_router)
     app.include_router(sync_router)
+    app.include_router(webhooks_router)
     app.include_router(keys_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
@@ -100,9 +106,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _wake_long_polls_on_exit(asyncio.get_running_loop())
     watcher = Watcher(app.state.engine)
     watcher.start()
+    settings: Settings = app.state.settings
+    app.state.deliverer = Deliverer(
+        app.state.engine,
+        app.state.webhook_key,
+        allow_private=settings.webhook_allow_private,
+        scale=settings.webhook_backoff_scale,
+    )
+    app.state.deliverer.start()
     await run_in_threadpool(refresh_sqlite_statistics, app.state.engine)
     yield
     hub.close()
+    await app.state.deliverer.stop()  # in-flight deliveries stay pending, sent again later
     await watcher.stop()
 
 

@@ -34,6 +34,19 @@ class Settings(BaseSettings):
         "redis://host:port[/db] (every worker and replica together).",
     )
 
+    webhook_allow_private: bool = Field(
+        False, description="true: webhooks may post to loopback and private addresses."
+    )
+    webhook_backoff_scale: float = Field(
+        1.0, gt=0, description="Multiplies the delays between webhook retries (tests: 0.01)."
+    )
+    webhook_secret_key: str | None = Field(
+        None,
+        min_length=32,
+        description="Webhook secrets are derived from this (every replica the same); unset, "
+        "from a key file made beside the default database, ./data/webhook-secret.key.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -42,7 +55,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("rate_limit", mode="before")
+    @field_validator("rate_limit", "webhook_secret_key", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value == "" else value

@@ -5,7 +5,8 @@ import app.access.keys
 import app.market.registry
 import app.resources.changelog
 import app.resources.idempotency
-import app.resources.text_index  # noqa: F401 - each registers its tables
+import app.resources.text_index
+import app.sync.webhooks  # noqa: F401 - each registers its tables
 from app.columns import metadata
 
 __all__ = ["metadata"]

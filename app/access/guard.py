@@ -19,7 +19,7 @@ from app.problems import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-KEYS_PATH = "/api/v1/keys"
+ADMIN_PATHS = ("/api/v1/keys", "/api/v1/webhooks")
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -30,7 +30,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
 def required_scope(request: Request) -> Scope | None:
-    if request.scope["path"].startswith(KEYS_PATH):
+    if request.scope["path"].startswith(ADMIN_PATHS):
         return Scope.admin
     if request.method in WRITES:
         return Scope.write

@@ -184,6 +184,12 @@ def on_commit(subscriber: Subscriber) -> Subscriber:
     return subscriber
 
 
+def off_commit(subscriber: Subscriber) -> None:
+    """Stop calling `subscriber` (an app shutting down)."""
+    if subscriber in _subscribers:
+        _subscribers.remove(subscriber)
+
+
 def announce(seq: int) -> None:
     """Tell the subscribers; the commit is done, so a failing one only logs."""
     for subscriber in _subscribers:
