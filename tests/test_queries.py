@@ -202,10 +202,13 @@ def test_count_and_link_header(client: TestClient) -> None:
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
+    """The statements run on `engine` meanwhile, but the webhook deliverer's: it runs beside
+    every app and looks for work (one query on `webhooks`) after each commit."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
-        statements.append(args[2])
+        if "webhooks" not in args[2]:
+            statements.append(args[2])
 
     event.listen(engine, "before_cursor_execute", count)
     try:

@@ -40,6 +40,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    func,
     insert,
     select,
     text,
@@ -208,3 +209,9 @@ def discard(session: Session) -> None:
 def head(session: Session | Connection) -> int:
     """The last committed `seq` (0 before any change)."""
     return session.scalar(select(col(ChangeHead.seq)).where(col(ChangeHead.id) == 1)) or 0
+
+
+def head_query() -> Any:
+    """The last committed `seq` (0 before any change), read inside another statement."""
+    seq = select(col(ChangeHead.seq)).where(col(ChangeHead.id) == 1).scalar_subquery()
+    return func.coalesce(seq, 0)

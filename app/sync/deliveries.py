@@ -207,11 +207,10 @@ def claim(engine: Engine, owner: str) -> Webhook | None:
     process costs a read a second, not a lock."""
     now = utcnow()
     with read_connection(engine) as connection:
-        due = _due(now, changelog.head(connection))
-        if connection.execute(due).first() is None:
+        if connection.execute(_due(now)).first() is None:
             return None
     with write_session(engine) as session:
-        due = _due(now, changelog.head(session))
+        due = _due(now)
         if session.get_bind().dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         statement = (
@@ -225,14 +224,15 @@ def claim(engine: Engine, owner: str) -> Webhook | None:
     return Webhook(**row._mapping) if row else None
 
 
-def _due(now: dt.datetime, head: int) -> Any:
+def _due(now: dt.datetime) -> Any:
+    """One statement, the feed's head read inside it: an idle poll is a single query."""
     return (
         select(TABLE.c.id)
         .where(
             TABLE.c.active.is_(True),
             or_(TABLE.c.lease_until.is_(None), TABLE.c.lease_until < now),
             or_(TABLE.c.next_attempt_at.is_(None), TABLE.c.next_attempt_at <= now),
-            or_(TABLE.c.pending_id.is_not(None), TABLE.c.after < head),
+            or_(TABLE.c.pending_id.is_not(None), TABLE.c.after < changelog.head_query()),
         )
         .order_by(TABLE.c.id)
         .limit(1)
@@ -316,6 +316,6 @@ def release(engine: Engine, owner: str, webhook_id: uuid.UUID) -> None:
 
 def measure_lag(engine: Engine) -> None:
     with read_connection(engine) as connection:
-        head = changelog.head(connection)
-        for webhook_id, after in connection.execute(select(TABLE.c.id, TABLE.c.after)):
+        positions = select(TABLE.c.id, TABLE.c.after, changelog.head_query())
+        for webhook_id, after, head in connection.execute(positions):
             LAG.labels(str(webhook_id)).set(max(0, head - after))
