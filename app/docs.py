@@ -1,11 +1,18 @@
-"""The OpenAPI document: problem+json for every error, the contract's wording, offline assets."""
+"""The OpenAPI document: operationIds, problem+json for every error, an example of every
+success answer (the demo service's own, app/openapi_examples.json), the contract's wording."""
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
-from app.problems import PROBLEM_JSON, ProblemModel
+from app.problems import PROBLEM_JSON, ProblemDetails
+from app.resources.catalog import catalog
+from app.resources.handlers import API_PREFIX
 from app.resources.query import QUERY_SCHEMAS
 
 DESCRIPTION = """
@@ -36,6 +43,37 @@ ERROR_TEXT = {
 }
 
 
+# What build_router's functions do, to the collection of their path.
+RECORD_OPERATIONS = {
+    "list_records": "list_{many}",
+    "create_record": "create_{one}",
+    "get_record": "get_{one}",
+    "put_record": "replace_{one}",
+    "patch_record": "update_{one}",
+    "delete_record": "delete_{one}",
+    "record_history": "history_{one}",
+}
+OPERATION_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# Captured from the demo service by tests/test_openapi_examples.py (UPDATE_EXAMPLES=1).
+EXAMPLES = Path(__file__).with_name("openapi_examples.json")
+
+
+def operation_id(route: APIRoute) -> str:
+    """Every operationId, made here: a collection's operations say what they do to which
+    collection (`list_automakers`, `replace_source`, `history_battery`); every other one is
+    its function's name (`apply_batch`, `get_landscape`). Generated clients name their
+    methods after these, so they never change: tests/test_openapi_examples.py pins them."""
+    template = RECORD_OPERATIONS.get(route.name)
+    if template is None:
+        name = route.name
+    else:
+        spec = catalog.by_path(route.path.removeprefix(f"{API_PREFIX}/").split("/")[0])
+        name = template.format(one=spec.singular.replace(" ", "_"), many=spec.table_name)
+    if route.include_in_schema and not OPERATION_ID.match(name):
+        raise ValueError(f"operationId {name!r} of {route.path} is not snake_case")
+    return name
+
+
 def _offers_csv(operation: dict[str, Any]) -> bool:
     for parameter in operation.get("parameters", []):
         if parameter.get("name") == "format" and "csv" in str(parameter.get("schema")):
@@ -45,31 +83,58 @@ def _offers_csv(operation: dict[str, Any]) -> bool:
 
 def _problem_responses(schema: dict[str, Any]) -> None:
     """FastAPI documents errors as its own JSON; ours are problem+json (RFC 9457)."""
-    ref = {"$ref": "#/components/schemas/Problem"}
+    ref = {"$ref": "#/components/schemas/ProblemDetails"}
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             if _offers_csv(operation):
                 ok = operation["responses"]["200"].setdefault("content", {})
                 ok["text/csv"] = {"schema": {"type": "string"}}
+            responses = operation.setdefault("responses", {})
+            has_body = "requestBody" in operation
+            if not has_body:
+                responses.pop("422", None)  # only a body is a 422; a bad parameter is a 400
             if path.startswith("/api/"):
-                # Answers the guard and the limits may give any API operation.
-                extra = [401, 403, 429, 503] + ([413, 415] if "requestBody" in operation else [])
+                # Answers any API operation may give: unknown query parameters (400), the
+                # guard's and the limits'.
+                extra = [400, 401, 403, 429, 503] + ([413, 415] if has_body else [])
                 for code in extra:
-                    operation.setdefault("responses", {}).setdefault(str(code), {})
-            for code, response in operation.get("responses", {}).items():
+                    responses.setdefault(str(code), {})
+            for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     response["description"] = ERROR_TEXT.get(int(code), response.get("description"))
-                    response["content"] = {PROBLEM_JSON: {"schema": ref}}
+                    # A route may declare a problem of its own (a batch's failure, with results).
+                    declared = response.get("content", {}).get("application/json", {})
+                    own = declared.get("schema", {}).get("$ref", "HTTPValidationError")
+                    keep = not own.endswith("HTTPValidationError")
+                    response["content"] = {PROBLEM_JSON: declared if keep else {"schema": ref}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
-    components["Problem"] = ProblemModel.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    for name, definition in components["Problem"].pop("$defs", {}).items():
-        components[name] = definition
+    problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in problem.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components.setdefault("ProblemDetails", problem)
     for name, definition in QUERY_SCHEMAS.items():
         components.setdefault(name, definition)
+
+
+def _add_examples(schema: dict[str, Any]) -> None:
+    """Each success answer's example, by its schema's name (JSON) or by operation and media
+    type (CSV, JSON Lines, Atom, Prometheus text)."""
+    if not EXAMPLES.exists():
+        return
+    examples = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            texts = examples["media"].get(operation["operationId"], {})
+            for code, response in operation.get("responses", {}).items():
+                for media_type, media in response.get("content", {}).items():
+                    if not code.startswith("2"):
+                        continue
+                    name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+                    example = examples["schemas"].get(name) if name else texts.get(media_type)
+                    if example is not None:
+                        media["example"] = example
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -83,6 +148,7 @@ def install_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             _problem_responses(schema)
+            _add_examples(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

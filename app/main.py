@@ -20,7 +20,7 @@ from app import __version__
 from app.access.limits import BodyLimits, RateLimiter, SecurityHeaders
 from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
-from app.docs import DESCRIPTION, install_openapi
+from app.docs import DESCRIPTION, install_openapi, operation_id
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     app: FastAPI = FastAPIOffline(
         lifespan=_lifespan,
+        generate_unique_id_function=operation_id,
         title=TITLE,
         version=__version__,
         description=DESCRIPTION,
@@ -86,13 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route(
         "/metrics",
         metrics,
+        name="get_metrics",
         methods=["GET"],
         tags=["operations"],
         summary="Prometheus metrics",
         description="Requests by method, route template and status; latency histogram; "
         "in-flight requests; database connections in use; the change feed's head seq.",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}}},
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     install_openapi(app)
     app.add_middleware(SecurityHeaders)

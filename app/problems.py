@@ -29,7 +29,7 @@ class FieldError(BaseModel):
     message: str = Field(examples=["Input should be greater than 0"])
 
 
-class ProblemModel(BaseModel):
+class ProblemDetails(BaseModel):
     """The body of every error response (RFC 9457)."""
 
     type: str = Field(examples=[TYPE_PREFIX + "not-found"])

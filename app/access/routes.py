@@ -3,12 +3,13 @@
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.access import keys
 from app.access.guard import guard
-from app.access.keys import ApiKey, Scope, create_key, list_keys, revoke
+from app.access.keys import ApiKey, Scope
 from app.columns import NAME_MAX
 from app.db import ReadSession, WriteSession
 
@@ -22,6 +23,15 @@ def _printable(name: str) -> str:
 KeyName = Annotated[
     str, StringConstraints(min_length=1, max_length=NAME_MAX), AfterValidator(_printable)
 ]
+
+
+class NoParameters(BaseModel):
+    """No query parameters: any is a 400, as on every operation (API.md §1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+NoQuery = Annotated[NoParameters, Query()]
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], dependencies=[Depends(guard)])
 
 
@@ -47,18 +57,24 @@ class CreatedKey(KeyOut):
     key: str = Field(description="The key itself: shown this once, stored only as a hash.")
 
 
+class KeyList(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None = Field(description="Always null: every key is on one page.")
+
+
 def _out(record: ApiKey) -> dict[str, Any]:
     return KeyOut.model_validate(record, from_attributes=True).model_dump(mode="json")
 
 
 @router.get(
     "",
+    response_model=KeyList,
     summary="List API keys",
     description="Every key with its name, prefix, scope and times; never a secret.",
     responses={401: {}, 403: {}},
 )
-def keys(session: ReadSession) -> JSONResponse:
-    return JSONResponse({"items": [_out(k) for k in list_keys(session)], "next_cursor": None})
+def list_keys(session: ReadSession, _query: NoQuery) -> JSONResponse:
+    return JSONResponse({"items": [_out(k) for k in keys.list_keys(session)], "next_cursor": None})
 
 
 @router.post(
@@ -69,8 +85,10 @@ def keys(session: ReadSession) -> JSONResponse:
     description="Answers the new key once, in `key`; only its hash is kept.",
     responses={401: {}, 403: {}, 409: {}, 422: {}},
 )
-def new_key(session: WriteSession, body: Annotated[NewKey, Body()]) -> JSONResponse:
-    record, key = create_key(session, body.name, body.scope)
+def create_key(
+    session: WriteSession, body: Annotated[NewKey, Body()], _query: NoQuery
+) -> JSONResponse:
+    record, key = keys.create_key(session, body.name, body.scope)
     return JSONResponse({**_out(record), "key": key}, status_code=201)
 
 
@@ -82,7 +100,9 @@ def new_key(session: WriteSession, body: Annotated[NewKey, Body()]) -> JSONRespo
     responses={401: {}, 403: {}, 404: {}},
 )
 def revoke_key(
-    session: WriteSession, name: Annotated[str, Path(description="The key's name.")]
+    session: WriteSession,
+    name: Annotated[str, Path(description="The key's name.")],
+    _query: NoQuery,
 ) -> Response:
-    revoke(session, name)
+    keys.revoke(session, name)
     return Response(status_code=204)

@@ -1,9 +1,10 @@
 """Liveness (`/healthz`, no database) and readiness (`/readyz`: reachable and at head)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.problems import problem_response, unavailable
@@ -12,23 +13,35 @@ from app.schema import current_revision, head_revision
 router = APIRouter(tags=["operations"])
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    database: Literal["ok"]
+    schema_: str = Field(alias="schema", description="The Alembic revision the database is at.")
+
+
 @router.get(
     "/healthz",
+    response_model=Health,
     summary="Liveness",
     description="200 while the process serves requests; never touches the database.",
 )
-def healthz() -> dict[str, str]:
+def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
+    response_model=Readiness,
     summary="Readiness",
     description="200 when the database answers and its schema is at the Alembic head; "
     "503 problem+json saying which is wrong otherwise.",
     responses={503: {}},
 )
-def readyz(request: Request) -> Any:
+def get_readiness(request: Request) -> Any:
     try:
         current = current_revision(request.app.state.engine)
     except SQLAlchemyError:

@@ -4,9 +4,9 @@ that put them in the OpenAPI and validate them (a bad value is a 400 naming the 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from sqlalchemy import ColumnElement
@@ -52,6 +52,10 @@ class StrictQuery(BaseModel):
             if "\x00" in str(value):
                 raise rule_error(name, "must not contain NUL characters")
         return data
+
+
+# An operation that takes no query parameters refuses any (a write, a single resource).
+NoQuery = Annotated[StrictQuery, Query()]
 
 
 KNOWN_AT_DOC = (

@@ -5,7 +5,6 @@ declares what it takes; app.resources.handlers does the work."""
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, Field, create_model
 from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import Scope
@@ -14,12 +13,13 @@ from app.access.guard import guard
 from app.actor import Actor
 from app.db import ReadSession, WriteSession
 from app.resources import handlers
+from app.resources.answers import history_page_model, page_model
 from app.resources.handlers import API_PREFIX, HistoryQuery
 from app.resources.idempotency import IdempotencyDep
 from app.resources.query import (
     ListQuery,
+    NoQuery,
     RecordQuery,
-    StrictQuery,
     parsed_query,
     query_parameters,
     queryable,
@@ -35,7 +35,6 @@ IfNoneMatch = Annotated[
     str | None,
     Header(description='GET: `"3"` answers 304 when unchanged. PUT: `*` creates only (else 412).'),
 ]
-Strict = Annotated[StrictQuery, Query()]  # a write takes no query parameters
 
 
 class CollectionRouter(APIRouter):
@@ -51,19 +50,12 @@ class CollectionRouter(APIRouter):
         return super().matches(scope)
 
 
-def page_model(spec: ResourceSpec) -> type[BaseModel]:
-    return create_model(
-        f"{spec.models.public.__name__}Page",
-        items=(list[spec.models.public], ...),  # type: ignore[name-defined]
-        next_cursor=(str | None, Field(description="Pass as `cursor` for the next page.")),
-    )
-
-
 def build_router(spec: ResourceSpec) -> APIRouter:
     Create = spec.models.create  # noqa: N806 - these are classes
     Update = spec.models.update  # noqa: N806
     Public = spec.models.public  # noqa: N806
     one, many = spec.singular, spec.path.replace("-", " ")
+    a_one = f"an {one}" if one[0] in "aeiou" else f"a {one}"
     key_doc = "The record's UUID or its slug." if spec.has_slug else "The record's UUID."
     RecordKey = Annotated[str, Path(description=key_doc)]  # noqa: N806
     asked = queryable(spec)
@@ -91,8 +83,8 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         "",
         status_code=201,
         response_model=Public,
-        summary=f"Create a {one}",
-        description=f"Creates a {one} with a server-made id. Answers 201 with `Location` and "
+        summary=f"Create {a_one}",
+        description=f"Creates {a_one} with a server-made id. Answers 201 with `Location` and "
         "`ETag`. References take an id or a slug; read-only fields are ignored.",
         responses={400: {}, 409: {}, 422: {}},
     )
@@ -101,14 +93,14 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         actor: Actor,
         idempotency: IdempotencyDep,
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
-        _query: Strict,
+        _query: NoQuery,
     ) -> Response:
         return handlers.create_record(spec, session, actor, idempotency, body)
 
     @router.get(
         "/{id}",
         response_model=Public,
-        summary=f"Get a {one}",
+        summary=f"Get {a_one}",
         description=f"One {one} with its `ETag`. Send `If-None-Match` with that tag to get "
         "304 when it has not changed.",
         responses={304: {"description": "Not modified."}, 400: {}, 404: {}},
@@ -125,18 +117,24 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     @router.put(
         "/{id}",
         response_model=Public,
-        summary=f"Create or replace a {one} at a client-chosen id",
+        summary=f"Create or replace {a_one} at a client-chosen id",
         description="Idempotent upsert for syncing: 201 when created, 200 when replaced (an "
         "identical body changes nothing, not even the version). `If-Match` guards a "
         "replace; `If-None-Match: *` only creates.",
-        responses={201: {"description": "Created."}, 400: {}, 409: {}, 412: {}, 422: {}},
+        responses={
+            201: {"description": "Created.", "model": Public},
+            400: {},
+            409: {},
+            412: {},
+            422: {},
+        },
     )
     def put_record(
         session: WriteSession,
         actor: Actor,
         id: Annotated[str, Path(description="A client-chosen UUID.")],
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
-        _query: Strict,
+        _query: NoQuery,
         if_match: IfMatch = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
@@ -145,7 +143,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     @router.patch(
         "/{id}",
         response_model=Public,
-        summary=f"Change some fields of a {one}",
+        summary=f"Change some fields of {a_one}",
         description="JSON merge patch (RFC 7396), as `application/merge-patch+json` or "
         "`application/json`: given fields replace, `null` clears, absent fields stay.",
         responses={400: {}, 404: {}, 409: {}, 412: {}, 422: {}},
@@ -155,7 +153,7 @@ def build_router(spec: ResourceSpec) -> APIRouter:
         actor: Actor,
         id: RecordKey,
         changes: Annotated[Update, Body(media_type="application/merge-patch+json")],  # type: ignore[valid-type]
-        _query: Strict,
+        _query: NoQuery,
         if_match: IfMatch = None,
     ) -> Response:
         return handlers.patch_record(spec, session, actor, id, changes, if_match)
@@ -163,18 +161,23 @@ def build_router(spec: ResourceSpec) -> APIRouter:
     @router.delete(
         "/{id}",
         status_code=204,
-        summary=f"Delete a {one}",
+        summary=f"Delete {a_one}",
         description="204 when deleted; 409 naming the collections that still reference it.",
         responses={400: {}, 404: {}, 409: {}, 412: {}},
     )
     def delete_record(
-        session: WriteSession, actor: Actor, id: RecordKey, _query: Strict, if_match: IfMatch = None
+        session: WriteSession,
+        actor: Actor,
+        id: RecordKey,
+        _query: NoQuery,
+        if_match: IfMatch = None,
     ) -> Response:
         return handlers.delete_record(spec, session, actor, id, if_match)
 
     @router.get(
         "/{id}/history",
-        summary=f"History of a {one}",
+        response_model=history_page_model(spec),
+        summary=f"History of {a_one}",
         description="Every version of the record from the change log, oldest first: `version`, "
         "`op`, `changed_at`, `actor` and the record as it then was (null after a delete). "
         "Stays readable after a delete (address the record by its id then).",

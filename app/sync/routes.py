@@ -27,6 +27,7 @@ from app.resources.idempotency import IdempotencyDep
 from app.resources.query import StrictQuery, single_valued
 from app.resources.rows import dumps
 from app.sync import batch as batch_ops
+from app.sync.answers import BatchAnswer, BatchFailure, ChangesPage
 from app.sync.batch import MAX_OPERATIONS, BatchRequest
 from app.sync.export import export_lines
 from app.sync.hub import hub
@@ -60,6 +61,7 @@ async def _read(engine: Engine, after: int, limit: int, names: list[str]) -> fee
 
 @router.get(
     "/changes",
+    response_model=ChangesPage,
     summary="The change feed",
     description="Every committed create, update and delete, oldest first, each exactly once: "
     "`seq` increases strictly and in commit order, with no gaps. Follow `next_after` from 0 "
@@ -67,7 +69,7 @@ async def _read(engine: Engine, after: int, limit: int, names: list[str]) -> fee
     "last + 1). With `wait`, an empty answer is held open until a change arrives.",
     responses={400: {}},
 )
-async def changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> Response:
+async def list_changes(request: Request, query: Annotated[ChangesQuery, Query()]) -> Response:
     collections = catalog.parse_paths(query.collections, "collections")
     engine = request.app.state.engine
     # `known` is taken before each read: a change that commits after it wakes the wait.
@@ -118,9 +120,10 @@ class BatchQuery(StrictQuery):
     "operation's result under `results`, later ones 424. `atomic: false` applies what it "
     "can and answers 200. Each result has the status the same request alone would get. "
     "Over 1000 operations is a 413.",
-    responses={400: {}, 409: {}, 413: {}, 422: {}},
+    response_model=BatchAnswer,
+    responses={400: {}, 409: {"model": BatchFailure}, 413: {}, 422: {"model": BatchFailure}},
 )
-def batch(
+def apply_batch(
     session: WriteSession,
     actor: Actor,
     idempotency: IdempotencyDep,
@@ -189,9 +192,13 @@ class ExportQuery(StrictQuery):
     'references first, then a last line `{"next_after": <seq>}`: bootstrap a copy from '
     "this, then follow `/changes?after=<next_after>`. A record that changes meanwhile is "
     "either exported as changed or in the feed after `next_after`.",
-    responses={200: {"content": {"application/x-ndjson": {}}}, 400: {}},
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+        400: {},
+    },
 )
-def export(request: Request, query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
+def get_export(request: Request, query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
     del query  # only validated: jsonl is the one format
     return StreamingResponse(
         (line.encode() for line in export_lines(request.app.state.engine)),

@@ -17,7 +17,7 @@ from app.resources.cursor import SortKey
 from app.resources.fields import TEXT_MAX, URL_MAX
 from app.resources.handlers import API_PREFIX, next_link
 from app.resources.pages import keyset_page
-from app.resources.query import StrictQuery, single_valued
+from app.resources.query import NoQuery, StrictQuery, single_valued
 from app.resources.rows import dumps
 from app.sync import webhooks
 from app.sync.webhooks import Webhook, WebhookAttempt
@@ -155,7 +155,7 @@ def _woken(request: Request) -> None:
     responses={409: {}, 422: {}},
 )
 def create_webhook(
-    request: Request, session: WriteSession, body: Annotated[NewWebhook, Body()]
+    request: Request, session: WriteSession, body: Annotated[NewWebhook, Body()], _query: NoQuery
 ) -> Response:
     """Deliveries of the change feed to `url`, from `after` (default: the feed's head, so
     only later changes), filtered to `collections` (all when absent or empty). The answer
@@ -180,14 +180,18 @@ def list_webhooks(request: Request, session: ReadSession, page: Page) -> Respons
 
 
 @router.get("/{id}", response_model=WebhookOut, summary="Get a webhook", responses={404: {}})
-def get_webhook(session: ReadSession, id: WebhookKey) -> Response:
+def get_webhook(session: ReadSession, id: WebhookKey, _query: NoQuery) -> Response:
     """The webhook with its position; never its secret."""
     return _answer(webhooks.public(webhooks.get(session, id)))
 
 
 @router.patch("/{id}", response_model=WebhookOut, summary="Change a webhook", responses=REFUSALS)
 def update_webhook(
-    request: Request, session: WriteSession, id: WebhookKey, body: Annotated[WebhookPatch, Body()]
+    request: Request,
+    session: WriteSession,
+    id: WebhookKey,
+    body: Annotated[WebhookPatch, Body()],
+    _query: NoQuery,
 ) -> Response:
     """`url` applies from the next attempt; new `collections` drop the pending delivery (the
     next one gets a new id); `active: true` resumes an inactive webhook from its position."""
@@ -198,7 +202,7 @@ def update_webhook(
 
 
 @router.delete("/{id}", status_code=204, summary="Delete a webhook", responses={404: {}})
-def delete_webhook(session: WriteSession, id: WebhookKey) -> Response:
+def delete_webhook(session: WriteSession, id: WebhookKey, _query: NoQuery) -> Response:
     """Deliveries stop; the webhook and its log are gone."""
     webhooks.delete(session, id)
     return Response(status_code=204)
@@ -210,7 +214,9 @@ def delete_webhook(session: WriteSession, id: WebhookKey) -> Response:
     summary="A webhook's delivery attempts",
     responses={400: {}, 404: {}},
 )
-def list_deliveries(request: Request, session: ReadSession, id: WebhookKey, page: Page) -> Response:
+def list_webhook_deliveries(
+    request: Request, session: ReadSession, id: WebhookKey, page: Page
+) -> Response:
     """Every attempt, newest first: the delivery's id, its attempt number, the changes it
     carried (`first_seq`, `last_seq`), how it went and how long it took."""
     hook = webhooks.get(session, id)
@@ -224,7 +230,11 @@ def list_deliveries(request: Request, session: ReadSession, id: WebhookKey, page
 
 @router.post("/{id}/replay", response_model=WebhookOut, summary="Deliver again", responses=REFUSALS)
 def replay_webhook(
-    request: Request, session: WriteSession, id: WebhookKey, body: Annotated[Replay, Body()]
+    request: Request,
+    session: WriteSession,
+    id: WebhookKey,
+    body: Annotated[Replay, Body()],
+    _query: NoQuery,
 ) -> Response:
     """Sets the position back (or forward) to `after` and re-activates the webhook; the
     pending delivery is dropped and the next one gets a new id."""

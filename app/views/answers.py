@@ -11,6 +11,7 @@ from app.market.demo import demo_id
 from app.market.enums import Level, Technology, Unit
 from app.market.products import ENERGY_DENSITIES
 from app.views.claims import GapBy
+from app.views.stats import GroupBy
 
 NIO_WELION = str(demo_id("partnerships", "nio"))
 ROW_EXAMPLE: dict[str, Any] = {
@@ -152,3 +153,38 @@ class ClaimGap(BaseModel):
     level: Level
     group_by: GapBy
     groups: list[ClaimGapGroup]
+
+
+class LandscapePage(BaseModel):
+    items: list[LandscapeRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class SearchHit(BaseModel):
+    collection: str = Field(description="The collection's URL name: `battery-partners`.")
+    id: UUID
+    slug: str | None
+    label: str = Field(description="The record's name or title (`NIO × WeLion` for a pair).")
+    snippet: str = Field(description="Where `q` was found, cut to a few words around it.")
+    score: float = Field(description="1 for an exact name, less for weaker matches.")
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class DensityGroup(BaseModel):
+    key: str | int | None = Field(description="The group's key; a year is a number.")
+    label: str | None = Field(description="The key as a reader knows it (a partner's name).")
+    count: int
+    min: float
+    max: float
+    mean: float
+    median: float
+
+
+class EnergyDensityStats(BaseModel):
+    unit: Unit
+    group_by: GroupBy
+    groups: list[DensityGroup]

@@ -31,6 +31,7 @@ from app.resources.query import (
 from app.resources.text_index import record_matches
 from app.resources.versions import at
 from app.views import landscape, search, stats
+from app.views.answers import EnergyDensityStats, LandscapePage, SearchPage
 
 router = APIRouter(
     prefix=API_PREFIX, tags=["views"], dependencies=[Depends(guard), Depends(single_valued)]
@@ -101,8 +102,8 @@ def _paged(
     return JSONResponse(body, headers=next_link(request, next_cursor))
 
 
-@view("/search", "Search every collection", SearchQuery)
-def search_all(request: Request, query: SearchParams) -> Response:
+@view("/search", "Search every collection", SearchQuery, response_model=SearchPage)
+def list_search_results(request: Request, query: SearchParams) -> Response:
     """Records whose names, local names, titles, descriptions or notes contain `q`, from every
     collection: exact name matches first, then names that start with `q`, then other name
     matches, then text matches. Each item has `collection`, `id`, `slug`, `label`, `snippet`
@@ -119,8 +120,8 @@ def search_all(request: Request, query: SearchParams) -> Response:
     return _paged(request, query, "search", header, fetch)
 
 
-@view("/landscape", "The partnership landscape", LandscapeQuery)
-def landscape_rows(request: Request, params: LandscapeParams) -> Response:
+@view("/landscape", "The partnership landscape", LandscapeQuery, response_model=LandscapePage)
+def get_landscape(request: Request, params: LandscapeParams) -> Response:
     """One row per partnership: the automaker (`Group (Brand)` for a brand), its battery partner
     and battery, the energy density shown (the partnership's own figure, else its battery's own
     (tied to no partnership), else its partner's own (tied to no battery or partnership); cell
@@ -138,8 +139,13 @@ def landscape_rows(request: Request, params: LandscapeParams) -> Response:
     return _paged(request, params, "landscape", list(landscape.COLUMNS), fetch)
 
 
-@view("/stats/energy-density", "Energy-density statistics", StatsQuery)
-def energy_density_stats(request: Request, params: StatsParams) -> Response:
+@view(
+    "/stats/energy-density",
+    "Energy-density statistics",
+    StatsQuery,
+    response_model=EnergyDensityStats,
+)
+def get_energy_density_stats(request: Request, params: StatsParams) -> Response:
     """Per group: `count`, `min`, `max`, `mean` and `median` of `value_min`, one `unit` at a
     time, over the energy densities that match the filters (the same as on
     `/energy-densities`). Records with no value for the key form one group with key null.

@@ -73,7 +73,7 @@ DigestParams = Annotated[Any, Depends(parsed_query(DigestQuery))]
 
 
 @view("/landscape/diff", "What changed in the landscape", DiffQuery, response_model=LandscapeDiff)
-def landscape_diff(request: Request, params: DiffParams) -> Response:
+def get_landscape_diff(request: Request, params: DiffParams) -> Response:
     """The landscape at `from` against the landscape at `to`, each filtered at its own
     instant, rows matched by `partnership_id`: those `added`, those `removed`, and for the
     rest the landscape columns whose values `changed` (`energy_density` `360 Wh/kg` → `380
@@ -97,7 +97,7 @@ def landscape_diff(request: Request, params: DiffParams) -> Response:
     response_model=Claims,
     responses={404: {}},
 )
-async def battery_claims(
+async def get_battery_claims(
     request: Request,
     id: Annotated[str, Path(description="The battery's UUID or its slug.")],
     params: ClaimsParams,
@@ -117,7 +117,7 @@ async def battery_claims(
 
 
 @view("/stats/claim-gap", "The claim gap by group", ClaimGapQuery, response_model=ClaimGap)
-def claim_gap(request: Request, params: ClaimGapParams) -> Response:
+def get_claim_gap(request: Request, params: ClaimGapParams) -> Response:
     """Over the batteries with both a target and a measurement (in `unit`, at `level`), per
     technology or battery partner (keyed by slug, labelled by name): how many `batteries`,
     their `mean_gap` and `mean_percent`, and the `max_gap`. Groups with none are left out."""
@@ -137,7 +137,7 @@ def claim_gap(request: Request, params: ClaimGapParams) -> Response:
     response_class=Response,
     responses={200: {"content": {digest.MEDIA: {"schema": {"type": "string"}}}}},
 )
-def digest_feed(request: Request, params: DigestParams) -> Response:
+def get_digest(request: Request, params: DigestParams) -> Response:
     """An Atom 1.0 feed of the changes to partnerships, energy densities and milestones since
     `since`, newest first (200 at most), each titled for people ("NIO × WeLion: energy
     density 360 Wh/kg (claimed)") and linked to the record and its source. The landscape's
