@@ -21,6 +21,7 @@ from app.access.limits import BodyLimits, RateLimiter, SecurityHeaders
 from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi, operation_id
+from app.explore import install_explore
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
@@ -36,7 +37,12 @@ from app.sync.webhook_routes import router as webhooks_router
 from app.views.routes import router as views_router
 
 TITLE = "Battery Intelligence API"
-DOC_LINKS = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
+DOC_LINKS = {
+    "explore": "/explore",
+    "docs": "/docs",
+    "redoc": "/redoc",
+    "openapi": "/openapi.json",
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(health_router)
     app.add_api_route("/", _root, include_in_schema=False, methods=["GET"])
+    install_explore(app)
     app.add_api_route(
         "/metrics",
         metrics,
@@ -149,7 +156,8 @@ def _root(request: Request) -> Response:
         )
         return HTMLResponse(
             "<!doctype html><meta charset=utf-8><title>Battery Intelligence API</title>"
-            f"<h1>Battery Intelligence API</h1><p>Read the <a href='/docs'>API docs</a>.</p>"
+            "<h1>Battery Intelligence API</h1><p><a href='/explore'>Explore the landscape</a>"
+            " or read the <a href='/docs'>API docs</a>.</p>"
             f"<ul>{items}</ul>"
         )
     return JSONResponse(

@@ -6,6 +6,7 @@ after it, so no existing data is touched.
 """
 
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -28,16 +29,22 @@ from tests.live import cli
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
+# The analyst page's tests drive the system's Chromium (no browser download is possible).
+CHROMIUM = shutil.which("chromium")
 
 
 def pytest_report_header() -> str:
     where = make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else "SQLite (temporary file)"
-    return f"database: {where}; redis: {REDIS_URL or 'none (its tests are skipped)'}"
+    return (
+        f"database: {where}; redis: {REDIS_URL or 'none (its tests are skipped)'}; "
+        f"browser: {CHROMIUM or 'none (its tests are skipped)'}"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     needs = {"postgres": (POSTGRES_URL, "TEST_DATABASE_URL (a Postgres server)"),
-             "redis": (REDIS_URL, "TEST_REDIS_URL (a Redis server)")}  # fmt: skip
+             "redis": (REDIS_URL, "TEST_REDIS_URL (a Redis server)"),
+             "browser": (CHROMIUM, "chromium (apt-get install chromium), playwright")}  # fmt: skip
     for item in items:
         for marker, (given, what) in needs.items():
             if marker in item.keywords and not given:

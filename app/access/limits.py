@@ -28,6 +28,11 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The analyst page: its own script and styles only, and reads from this origin alone.
+EXPLORE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -132,7 +137,7 @@ class RateLimiter:
 
 
 class SecurityHeaders:
-    """nosniff everywhere; a Content-Security-Policy that still lets the docs pages work."""
+    """nosniff everywhere; a Content-Security-Policy for the API, the docs and the page."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,8 +146,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in ("/docs", "/redoc") or scope["path"].startswith("/docs/")
-        policy = DOCS_CSP if docs else API_CSP
+        path = scope["path"]
+        if path in ("/docs", "/redoc") or path.startswith("/docs/"):
+            policy = DOCS_CSP
+        elif path == "/explore" or path.startswith("/explore/"):
+            policy = EXPLORE_CSP
+        else:
+            policy = API_CSP
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
