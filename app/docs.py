@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.access.guard import BEARER_SCHEME
 from app.problems import PROBLEM_JSON, ProblemDetails
 from app.resources.catalog import catalog
 from app.resources.handlers import API_PREFIX
@@ -94,6 +95,7 @@ def _problem_responses(schema: dict[str, Any]) -> None:
             if not has_body:
                 responses.pop("422", None)  # only a body is a 422; a bad parameter is a 400
             if path.startswith("/api/"):
+                operation["security"] = [{"HTTPBearer": []}]  # app.access.guard.Guard
                 # Answers any API operation may give: unknown query parameters (400), the
                 # guard's and the limits'.
                 extra = [400, 401, 403, 429, 503] + ([413, 415] if has_body else [])
@@ -107,6 +109,7 @@ def _problem_responses(schema: dict[str, Any]) -> None:
                     own = declared.get("schema", {}).get("$ref", "HTTPValidationError")
                     keep = not own.endswith("HTTPValidationError")
                     response["content"] = {PROBLEM_JSON: declared if keep else {"schema": ref}}
+    schema.setdefault("components", {})["securitySchemes"] = {"HTTPBearer": BEARER_SCHEME}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)

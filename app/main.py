@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 import app.tables
 import app.views.time_routes  # noqa: F401 - adds the views over time to the views' router
 from app import __version__
+from app.access.guard import Guard
 from app.access.limits import BodyLimits, RateLimiter, SecurityHeaders
 from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
@@ -26,6 +27,7 @@ from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
 from app.resources.catalog import catalog
+from app.resources.dispatch import CollectionReads
 from app.resources.handlers import API_PREFIX
 from app.resources.routes import build_router
 from app.settings import Settings, get_settings
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     add_problem_handlers(app)
+    app.add_middleware(CollectionReads)  # innermost: past the guard, before the router
+    app.add_middleware(Guard)  # after the body limits, CORS preflights and the log line
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -282,21 +282,32 @@ def http_problem(exc: StarletteHTTPException) -> Problem:
     return problem
 
 
+PROBLEMS: dict[type[Exception], Callable[[Any], Problem]] = {
+    Problem: lambda exc: exc,
+    RequestValidationError: request_validation_problem,
+    StarletteHTTPException: http_problem,
+    IntegrityError: integrity_problem,
+    DBAPIError: database_problem,
+}
+
+
+def as_problem(exc: Exception) -> Problem:
+    """The problem an exception is, for code that runs outside the app's exception handlers
+    (an ASGI middleware): the same mapping they use."""
+    for kind in type(exc).__mro__:
+        if kind in PROBLEMS:
+            return PROBLEMS[kind](exc)
+    log.error("unhandled error", exc_info=exc)
+    return Problem("Internal error; it has been logged.")
+
+
 def add_problem_handlers(app: FastAPI) -> None:
-    handlers: dict[type[Exception], Callable[[Any], Problem]] = {
-        Problem: lambda exc: exc,
-        RequestValidationError: request_validation_problem,
-        StarletteHTTPException: http_problem,
-        IntegrityError: integrity_problem,
-        DBAPIError: database_problem,
-    }
-    for exc_class, to_problem in handlers.items():
+    for exc_class, to_problem in PROBLEMS.items():
         app.add_exception_handler(exc_class, _handler(to_problem))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return problem_response(Problem("Internal error; it has been logged."))
+        return problem_response(as_problem(exc))
 
 
 def _handler(to_problem: Callable[[Any], Problem]) -> Callable[[Request, Any], Awaitable[Response]]:

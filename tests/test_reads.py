@@ -1,6 +1,7 @@
 """The read paths that skip the ORM (app.resources.rows) answer what the models would, and
 deep keyset pages seek an index instead of scanning."""
 
+import datetime as dt
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, select
 
 from app.market.registry import SPECS
 from app.resources.formats import record_json
-from app.resources.rows import _uuid_from_hex, shape
+from app.resources.rows import _dashed, _iso_utc, shape
 from tests.builders import API, create
 from tests.test_queries import counting
 
@@ -35,16 +36,21 @@ def test_rows_are_the_public_models_json(client: TestClient, engine: Engine) -> 
                 assert shape(spec).record(row).keys() == record_json(spec, record).keys()
 
 
-def test_uuids_read_from_sqlite_text_are_ordinary_uuids() -> None:
+def test_uuids_and_times_read_from_sqlite_text_are_the_apis_text() -> None:
     for made in (uuid4(), UUID(int=0), UUID(int=2**128 - 1)):
-        read = _uuid_from_hex(made.hex)
-        assert read is not None
-        assert read == made
-        assert hash(read) == hash(made)
-        assert (str(read), read.is_safe, read.version) == (str(made), made.is_safe, made.version)
-        assert orjson.dumps(read) == orjson.dumps(made)
-        assert _uuid_from_hex(str(made)) == made  # a dashed form written by hand still reads
-    assert _uuid_from_hex(None) is None
+        assert _dashed(made.hex) == str(made)
+        assert _dashed(str(made)) == str(made)  # a dashed form written by hand still reads
+    assert _dashed(None) is None
+    for stored, written in [
+        ("2026-12-01 09:00:00.123456", "2026-12-01T09:00:00.123456Z"),
+        ("2026-12-01 09:00:00.000000", "2026-12-01T09:00:00Z"),
+    ]:
+        assert _iso_utc(stored) == written
+        # as pydantic writes the same instant
+        instant = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
+        assert orjson.dumps(instant, option=orjson.OPT_UTC_Z).decode().strip('"') == written
+    assert _iso_utc("2026-12-01 09:00:00") == dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    assert _iso_utc(None) is None
 
 
 def test_a_deep_page_is_a_row_value_seek(client: TestClient) -> None:

@@ -19,8 +19,9 @@ from app.problems import BadRequest, NotFound
 from app.resources import cursor, feed, reads, writes
 from app.resources.formats import columns, csv_response, every_page, include, wants_csv_for
 from app.resources.idempotency import Idempotency
+from app.resources.pages import Page
 from app.resources.preconditions import Conditions, etag
-from app.resources.query import ListQuery, RecordQuery, StrictQuery, queryable
+from app.resources.query import ListQuery, RecordQuery, StrictQuery, parse_query, queryable
 from app.resources.rows import dumps
 from app.resources.spec import ResourceSpec
 from app.resources.versions import at
@@ -64,9 +65,10 @@ def client_uuid(raw: str) -> UUID:
         ) from None
 
 
-async def list_records(spec: ResourceSpec, request: Request, params: ListQuery) -> Response:
+async def list_records(spec: ResourceSpec, request: Request) -> Response:
     """A page of records as JSON, or every page from the cursor on as CSV."""
     asked = queryable(spec)
+    params: ListQuery = parse_query(asked.list_model, request)
     keys = asked.sort_keys(params.sort)
     where = asked.where(params)
     includes = {n: asked.includes[n] for n in asked.include_names(params.include)}
@@ -103,11 +105,11 @@ async def list_records(spec: ResourceSpec, request: Request, params: ListQuery) 
     return json_bytes(content, next_link(request, next_cursor))
 
 
-async def get_record(
-    spec: ResourceSpec, request: Request, key: str, query: RecordQuery, if_none_match: str | None
-) -> Response:
-    conditions = Conditions.parse(None, if_none_match)
+async def get_record(spec: ResourceSpec, request: Request) -> Response:
     asked = queryable(spec)
+    key: str = request.path_params["id"]
+    query: RecordQuery = parse_query(asked.record_model, request)
+    conditions = Conditions.parse(None, request.headers.get("if-none-match"))
     includes = {n: asked.includes[n] for n in asked.include_names(query.include)}
 
     def read_record(connection: Connection) -> dict[str, Any]:
@@ -177,20 +179,23 @@ def delete_record(
     return Response(status_code=204)
 
 
-def record_history(spec: ResourceSpec, session: Session, key: str, query: HistoryQuery) -> Response:
+async def record_history(spec: ResourceSpec, request: Request) -> Response:
     """Every version from the change log; still there after a delete (by the record's id)."""
-    record = reads.find(session, spec, key)
-    record_id = record.id if record is not None else reads.parse_key(key)
-    scope = cursor.scope_of("history", spec.path, str(record_id))
-    if query.cursor is not None:
-        cursor.decode(query.cursor, feed.HISTORY_KEYS, scope)
-    page = (
-        feed.history(
-            session, spec.path, record_id, limit=query.limit, after=query.cursor, scope=scope
+    key: str = request.path_params["id"]
+    query = parse_query(HistoryQuery, request)
+
+    def read_history(connection: Connection) -> Page | None:
+        record_id = reads.record_id(connection, spec, key)
+        if record_id is None:
+            return None
+        scope = cursor.scope_of("history", spec.path, str(record_id))
+        if query.cursor is not None:
+            cursor.decode(query.cursor, feed.HISTORY_KEYS, scope)
+        return feed.history(
+            connection, spec.path, record_id, limit=query.limit, after=query.cursor, scope=scope
         )
-        if isinstance(record_id, UUID)
-        else None
-    )
+
+    page = await db.read(request.app.state.engine, read_history)
     if page is None or (not page.rows and query.cursor is None):
         raise NotFound(f"No history for a {spec.singular} with id '{key[: reads.MAX_KEY]}'.")
     return json_bytes(dumps({"items": page.rows, "next_cursor": page.next_cursor}), {})

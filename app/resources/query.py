@@ -25,20 +25,6 @@ MAX_LIMIT = 500
 RESERVED = ("limit", "cursor", "sort", "count", "include", "format", "q")
 
 
-async def single_valued(request: Request) -> None:
-    """`?limit=1&limit=2` is a 400: a repeated parameter is a typo, not a choice. (Async,
-    as every cheap dependency is: a sync one would cost a trip to the threadpool.)"""
-    seen: set[str] = set()
-    for name, _ in request.query_params.multi_items():
-        if name in seen:
-            raise BadRequest.on(
-                f"query.{name}",
-                "repeated parameter",
-                f"{name}: given more than once; use one value (comma-separated for any of).",
-            )
-        seen.add(name)
-
-
 class StrictQuery(BaseModel):
     """Unknown query parameters are a 400 (API.md §1), on every operation."""
 
@@ -99,20 +85,22 @@ class ListQuery(RecordQuery):
 Q = TypeVar("Q", bound=StrictQuery)
 
 
-def parsed_query(model: type[Q]) -> Callable[[Request], Awaitable[Q]]:
-    """A dependency that validates the query string against `model`.
+def parse_query(model: type[Q], request: Request) -> Q:
+    """The query string validated against `model`, once (FastAPI would inspect each of a
+    list's forty fields on every request); its errors go through the same handler
+    (`query.<name>` in a 400). `query_parameters` documents it."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as error:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in error.errors()]
+        raise RequestValidationError(errors) from None
 
-    FastAPI can take the model itself as a `Query()` parameter, but it then inspects
-    every field's annotation on every request: a third of a list page's time, with some
-    forty filters. This validates the same model once, and its errors go through the same
-    handler (`query.<name>` in a 400); `query_parameters` documents it."""
+
+def parsed_query(model: type[Q]) -> Callable[[Request], Awaitable[Q]]:
+    """`parse_query` as a dependency (async: no threadpool trip)."""
 
     async def parse(request: Request) -> Q:
-        try:
-            return model.model_validate(dict(request.query_params))
-        except ValidationError as error:
-            errors = [{**e, "loc": ("query", *e["loc"])} for e in error.errors()]
-            raise RequestValidationError(errors) from None
+        return parse_query(model, request)
 
     return parse
 
@@ -122,20 +110,30 @@ QUERY_SCHEMAS: dict[str, Any] = {}
 
 
 @cache
-def query_parameters(model: type[StrictQuery]) -> dict[str, Any]:
-    """`openapi_extra` for a route using `parsed_query(model)`: its fields as the query
-    parameters FastAPI would have listed (pydantic's schema of each field; an enum by a
-    reference to the components, as FastAPI writes it)."""
+def query_parameters(model: type[StrictQuery], *others: tuple[str, str, str]) -> dict[str, Any]:
+    """`openapi_extra` for a route that parses its own request (`parse_query(model)`): the
+    model's fields as the query parameters FastAPI would have listed (pydantic's schema of
+    each field; an enum by a reference to the components, as FastAPI writes it), then any
+    `others`, each (where, name, description): a path parameter or a header, a string."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     QUERY_SCHEMAS.update(schema.pop("$defs", {}))
     required = set(schema.get("required", ()))
-    return {
-        "parameters": [
-            {"name": name, "in": "query", "required": name in required, "schema": field}
-            | ({"description": field["description"]} if "description" in field else {})
-            for name, field in schema["properties"].items()
-        ]
-    }
+    queried = [
+        {"name": name, "in": "query", "required": name in required, "schema": field}
+        | ({"description": field["description"]} if "description" in field else {})
+        for name, field in schema["properties"].items()
+    ]
+    given = [
+        {"name": name, "in": where, "required": where == "path", "description": text}
+        | {
+            "schema": {"type": "string"}
+            if where == "path"
+            else {"anyOf": [{"type": "string"}, {"type": "null"}]}
+        }
+        for where, name, text in others
+    ]
+    return {"parameters": [*[p for p in given if p["in"] == "path"], *queried,
+                           *[p for p in given if p["in"] != "path"]]}  # fmt: skip
 
 
 def where(filters: Mapping[str, Filter], query: BaseModel) -> list[ColumnElement[bool]]:

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Connection, select
 from sqlmodel import Session
 
 from app.columns import NAME_MAX
+from app.db import Prepared
 from app.problems import NotFound
 from app.resources.cursor import SortKey
 from app.resources.pages import Page, keyset_page
@@ -59,14 +60,31 @@ def get(session: Session, spec: ResourceSpec, key: str, *, for_update: bool = Fa
     return record
 
 
+def record_id(connection: Connection, spec: ResourceSpec, key: str) -> UUID | None:
+    """The id a key names: a UUID itself (whether or not its record still exists, as a
+    deleted record's history is still read by it), or the id of the record with that slug."""
+    found = _key_column(spec, key)
+    if found is None:
+        return None
+    if isinstance(found[1], UUID):
+        return found[1]
+    table = spec.sa_table
+    found_id: UUID | None = connection.scalar(select(table.c.id).where(table.c.slug == found[1]))
+    return found_id
+
+
 def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, Any]:
     """One record as JSON-ready values (see app.resources.rows), or a 404."""
     found = _key_column(spec, key)
     rows = shape(spec)
     query = rows.by_id if found and found[0] == "id" else rows.by_slug
-    row = None
+    row: Any = None
     if found is not None and query is not None:
-        row = connection.execute(query, {"key": found[1]}).first()
+        params = {"key": found[1]}
+        if Prepared.runs_on(connection):
+            row = query.first(connection, params)
+        else:
+            row = connection.execute(query.statement, params).first()
     if row is None:
         raise _not_found(spec, key)
     return rows.record(row)

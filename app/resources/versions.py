@@ -34,6 +34,7 @@ from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session
 
 from app.columns import UTCDateTime
+from app.db import NEEDS_EVENTS
 
 KNOWN_AT = "known_at"
 _shadowed: dict[str, tuple[Table, Table]] = {}  # live table name -> (it, its versions)
@@ -75,7 +76,9 @@ def shadow(live: Table, versions: Table) -> None:
 
 def at(engine: Engine, known_at: dt.datetime | None) -> Engine:
     """The engine, reading as of `known_at` (itself when None): pass it on as usual."""
-    return engine if known_at is None else engine.execution_options(**{KNOWN_AT: known_at})
+    if known_at is None:
+        return engine
+    return engine.execution_options(**{KNOWN_AT: known_at, NEEDS_EVENTS: True})
 
 
 @event.listens_for(Engine, "before_execute", retval=True)

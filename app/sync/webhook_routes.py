@@ -4,20 +4,19 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.access.guard import guard
 from app.db import ReadSession, WriteSession
 from app.resources import cursor
 from app.resources.cursor import SortKey
 from app.resources.fields import TEXT_MAX, URL_MAX
 from app.resources.handlers import API_PREFIX, next_link
 from app.resources.pages import keyset_page
-from app.resources.query import NoQuery, StrictQuery, single_valued
+from app.resources.query import NoQuery, StrictQuery
 from app.resources.rows import dumps
 from app.sync import webhooks
 from app.sync.webhooks import Webhook, WebhookAttempt
@@ -25,7 +24,6 @@ from app.sync.webhooks import Webhook, WebhookAttempt
 router = APIRouter(
     prefix=f"{API_PREFIX}/webhooks",
     tags=["webhooks"],
-    dependencies=[Depends(guard), Depends(single_valued)],
 )
 WebhookKey = Annotated[str, Path(description="The webhook's id.")]
 REFUSALS: dict[int | str, dict[str, Any]] = {404: {}, 422: {}}

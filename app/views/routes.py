@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from sqlmodel import Session
 
-from app.access.guard import guard
 from app.db import read_session
 from app.market.enums import Unit
 from app.market.products import ENERGY_DENSITIES
@@ -24,7 +23,6 @@ from app.resources.query import (
     parsed_query,
     query_parameters,
     queryable,
-    single_valued,
     where,
     with_filters,
 )
@@ -33,9 +31,7 @@ from app.resources.versions import at
 from app.views import landscape, search, stats
 from app.views.answers import EnergyDensityStats, LandscapePage, SearchPage
 
-router = APIRouter(
-    prefix=API_PREFIX, tags=["views"], dependencies=[Depends(guard), Depends(single_valued)]
-)
+router = APIRouter(prefix=API_PREFIX, tags=["views"])
 F = TypeVar("F", bound=Callable[..., Any])
 Format = Literal["json", "csv"]
 FORMAT_DOC = "`csv` streams every page as CSV (so does `Accept: text/csv`)."

@@ -4,6 +4,7 @@ added to the views' router (app.views.routes), so importing this module register
 
 import datetime as dt
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
@@ -109,8 +110,9 @@ async def get_battery_claims(
     either is missing) and the `timeline` of them all, oldest `as_of` first."""
 
     def read(connection: Connection) -> dict[str, Any]:
-        battery = reads.get_row(connection, BATTERIES, id)
-        return claims.claims(connection, battery["id"], params.unit.value, params.level.value)
+        battery = reads.get_row(connection, BATTERIES, id)  # read paths hold ids as text
+        battery_id = UUID(str(battery["id"]))
+        return claims.claims(connection, battery_id, params.unit.value, params.level.value)
 
     answer = await db.read(at(request.app.state.engine, params.known_at), read)
     return Response(dumps(answer), media_type="application/json")
