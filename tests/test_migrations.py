@@ -107,6 +107,12 @@ def test_versions_backfill_from_the_change_log_as_the_app_writes_them(empty_url:
     downgrade(empty_url, "0006")
     upgrade(empty_url)
     assert _history(empty_url) == written_by_the_app
+    # The moved entries kept their seq: the next one written must not take a taken one
+    # (Postgres' sequence starts after them).
+    with write_session(engine) as session:
+        edit = {"description": "After the upgrade"}
+        writes.committed(session, writes.apply_patch, automakers, "nio", edit, checks, "t")
+    assert len(_history(empty_url)["automakers"]) == 5 + 3 + 1
     engine.dispose()
 
 

@@ -507,6 +507,7 @@ def _move_entries(bind: sa.Connection) -> None:
         f"INSERT INTO search_entry_versions ({ENTRY}, valid_from, valid_to) "
         f"SELECT {ENTRY}, COALESCE({since}, CURRENT_TIMESTAMP), NULL FROM search_entries e"
     )
+    _past_the_moved(bind, "search_entry_versions")
     if bind.dialect.name == "sqlite":
         for trigger in ("ai", "ad", "au"):
             op.execute(f"DROP TRIGGER search_entries_{trigger}")
@@ -515,6 +516,16 @@ def _move_entries(bind: sa.Connection) -> None:
     for statement in FTS if bind.dialect.name == "sqlite" else TRGM:
         op.execute(statement)
     op.execute(VIEW)
+
+
+def _past_the_moved(bind: sa.Connection, table: str) -> None:
+    """Rows moved with their own `seq`: Postgres' sequence must start after them, or the
+    next entry written takes a taken seq. (SQLite counts from the largest rowid.)"""
+    if bind.dialect.name == "postgresql":
+        op.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), "
+            f"COALESCE((SELECT MAX(seq) FROM {table}), 0) + 1, false)"
+        )
 
 
 def downgrade() -> None:
@@ -540,6 +551,7 @@ def downgrade() -> None:
         f"INSERT INTO search_entries ({ENTRY}) "
         f"SELECT {ENTRY} FROM search_entry_versions WHERE valid_to IS NULL"
     )
+    _past_the_moved(bind, "search_entries")
     for statement in OLD_FTS if bind.dialect.name == "sqlite" else OLD_TRGM:
         op.execute(statement)
     op.drop_table("search_entry_versions")
