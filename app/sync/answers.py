@@ -42,3 +42,8 @@ class BatchFailure(ProblemDetails):
     results: list[BatchResult] = Field(
         description="One per operation; those after the failure are 424, never tried."
     )
+
+
+# A refusal before any operation ran (a reused Idempotency-Key, an invalid body) carries
+# no `results`; a client tells the two apart by that field.
+BatchRefusal: Any = BatchFailure | ProblemDetails

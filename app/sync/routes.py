@@ -26,7 +26,7 @@ from app.resources.idempotency import IdempotencyDep
 from app.resources.query import StrictQuery
 from app.resources.rows import dumps
 from app.sync import batch as batch_ops
-from app.sync.answers import BatchAnswer, BatchFailure, ChangesPage
+from app.sync.answers import BatchAnswer, BatchRefusal, ChangesPage
 from app.sync.batch import MAX_OPERATIONS, BatchRequest
 from app.sync.export import export_lines
 from app.sync.hub import hub
@@ -118,7 +118,12 @@ class BatchQuery(StrictQuery):
     "can and answers 200. Each result has the status the same request alone would get. "
     "Over 1000 operations is a 413.",
     response_model=BatchAnswer,
-    responses={400: {}, 409: {"model": BatchFailure}, 413: {}, 422: {"model": BatchFailure}},
+    responses={
+        400: {},
+        409: {"model": BatchRefusal, "description": "A conflict, or an Idempotency-Key in use."},
+        413: {},
+        422: {"model": BatchRefusal, "description": "A failed operation, or an invalid request."},
+    },
 )
 def apply_batch(
     session: WriteSession,
