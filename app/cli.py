@@ -5,6 +5,7 @@ import os
 import sys
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,17 +33,28 @@ cli = typer.Typer(
 )
 
 
+class Server(StrEnum):
+    uvicorn = "uvicorn"
+    granian = "granian"
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    server: Annotated[
+        Server, typer.Option(help="The ASGI server (bench/RESULTS.md compares them).")
+    ] = Server.uvicorn,
 ) -> None:
     """Serve the API. Never migrates: run `migrate` first (until then /readyz says 503)."""
     settings = get_settings()
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker writes its metrics here; /metrics in any worker adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="battery-intel-metrics-")
+    if server is Server.granian:
+        _granian(host or settings.host, port or settings.port, workers)
+        return
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -53,6 +65,23 @@ def serve(
         log_config=None,  # the app's own logging: one line a request, JSON or text
         timeout_graceful_shutdown=GRACE_S,
     )
+
+
+def _granian(host: str, port: int, workers: int) -> None:
+    from granian import Granian  # only when chosen: a dependency of this option alone
+    from granian.constants import Interfaces, Loops
+
+    Granian(
+        "app.main:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        log_enabled=False,  # the app's own logging, as under uvicorn
+        workers_kill_timeout=GRACE_S,
+    ).serve()
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
@@ -146,17 +147,53 @@ def csv_export(base: str, path: str) -> dict[str, Any]:
 
 
 def feed_catch_up(base: str, max_changes: int, seconds: float) -> dict[str, Any]:
-    """Follow /changes from 0 with pages of 1000, up to `max_changes` or `seconds`."""
-    after, seen, started = 0, 0, time.perf_counter()
+    """Follow /changes from 0 with pages of 1000, up to `max_changes` or `seconds`, parsing
+    each page with orjson; the client's own parsing is timed apart, so what the service
+    serves (`served_per_s`) is told from what one Python client keeps up with."""
+    after, seen, parsing, started = 0, 0, 0.0, time.perf_counter()
     with httpx.Client(base_url=base, timeout=120) as client:
         while seen < max_changes and time.perf_counter() - started < seconds:
-            page = client.get(f"/api/v1/changes?after={after}&limit=1000").raise_for_status().json()
+            answer = client.get(f"/api/v1/changes?after={after}&limit=1000").raise_for_status()
+            clock = time.perf_counter()
+            page = orjson.loads(answer.content)
+            parsing += time.perf_counter() - clock
             if not page["items"]:
                 break
             seen += len(page["items"])
             after = page["next_after"]
     elapsed = time.perf_counter() - started
-    return {"changes": seen, "seconds": elapsed, "changes_per_s": seen / elapsed}
+    return {
+        "changes": seen,
+        "seconds": elapsed,
+        "changes_per_s": seen / elapsed,
+        "client_parse_s": parsing,
+        "served_per_s": seen / (elapsed - parsing),
+    }
+
+
+VIEWS = {  # one client, one request at a time: what an analyst waits for
+    "search": [f"/api/v1/search?q={q.replace(' ', '%20')}" for q in SEARCHES],
+    "landscape, first page": ["/api/v1/landscape?limit=50",
+                              "/api/v1/landscape?limit=50&technology=semi_solid"],
+    **{f"stats by {group}": [f"/api/v1/stats/energy-density?group_by={group}"]
+       for group in ("technology", "battery_partner", "level", "year")},
+    "stats by level, measured": ["/api/v1/stats/energy-density?group_by=level&status=measured"],
+}  # fmt: skip
+
+
+def view_latency(base: str, paths: list[str], requests: int = 20) -> dict[str, Any]:
+    """`requests` answers, one at a time, cycling through `paths` (after one of each to warm
+    up): the median and worst time a single client waits."""
+    timings = []
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for path in paths:
+            client.get(path).raise_for_status()
+        for index in range(requests):
+            started = time.perf_counter()
+            client.get(paths[index % len(paths)]).raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {"p50_ms": timings[len(timings) // 2], "max_ms": timings[-1], "requests": requests}
 
 
 PUT_FIELDS = (

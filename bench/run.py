@@ -33,7 +33,9 @@ from bench import cases, load, report, servers
 from bench.generate import SIZES
 
 BENCH = Path(__file__).resolve().parent
-PORTS = {"app": 18100, "floor": 18200, "datasette": 18300, "framework": 18400}
+PORTS = {"app": 18100, "floor": 18200, "datasette": 18300, "framework": 18400, "granian": 18500}
+# The server comparison (issue 19): the same app under Granian, on these cases only.
+SERVER_CASES = ("get one", "list page")
 DATASETTE = "datasette==0.65.5"
 DATASETTE_VENV = BENCH / ".venv-datasette"
 
@@ -164,6 +166,16 @@ def targets(url: str, db: str, workers: int, logs: Path) -> Iterator[dict[str, s
                     "/api/v1/energy-densities?limit=1",
                 )
             ),
+            "granian": stack.enter_context(
+                servers.running(
+                    "granian",
+                    servers.app_command(workers, PORTS["granian"], "granian"),
+                    PORTS["granian"],
+                    env,
+                    logs / "granian.log",
+                    "/readyz",
+                )
+            ),
         }
         command = datasette_command(str(make_url(url).database)) if db == "sqlite" else None
         if command:
@@ -192,10 +204,11 @@ def bench_one(
 
     def record(case: str, target: str, figures: dict[str, Any]) -> None:
         rows.append({**where, "case": case, "target": target, **figures})
+        shown = {k: v for k, v in figures.items() if k != "rounds"}
         print(
             f"bench: {db} {size} w{workers} {case:<18} {target:<9} "
             + " ".join(
-                f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
+                f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
             ),
             flush=True,
         )
@@ -214,24 +227,45 @@ def bench_one(
                 figures["peak_rss_mb"] = up[target].peak_rss_mb()
                 record("csv export", target, figures)
         for case in cases.loads(up["app"].base, ds, name, engine):
-            for target in ("app", "floor", "framework", "datasette"):
-                paths = getattr(case, target)
-                if not paths or target not in up:
-                    continue
-                base = up[target].base
-                load.run(base, paths, seconds=min(1.0, opts.seconds), connections=case.connections)
-                figures = load.run(base, paths, seconds=opts.seconds, connections=case.connections)
-                record(case.name, target, figures)
+            chosen = [
+                target
+                for target in ("app", "floor", "framework", "datasette", "granian")
+                if target in up
+                and (getattr(case, target if target != "granian" else "app"))
+                and (target != "granian" or case.name in SERVER_CASES)
+            ]
+            rounds: dict[str, list[dict[str, Any]]] = {t: [] for t in chosen}
+            for round_ in range(opts.rounds):  # interleaved: a slow minute hits every target
+                for target in chosen:
+                    paths = getattr(case, target if target != "granian" else "app")
+                    base, connections = up[target].base, case.connections
+                    if round_ == 0:  # a second's warm-up
+                        load.run(base, paths, seconds=1.0, connections=connections)
+                    figures = load.run(base, paths, seconds=opts.seconds, connections=connections)
+                    rounds[target].append(figures)
+            for target, measured in rounds.items():
+                record(case.name, target, _median_round(measured))
+        for view, paths in cases.VIEWS.items():
+            figures = cases.view_latency(up["app"].base, paths, opts.view_requests)
+            record(f"view: {view}", "app", figures)
         for target in ("app", "floor"):
-            record(
-                "feed catch-up",
-                target,
-                cases.feed_catch_up(up[target].base, opts.feed_changes, opts.seconds * 3),
-            )
+            feeds = [
+                cases.feed_catch_up(up[target].base, opts.feed_changes, opts.seconds * 3)
+                for _ in range(opts.rounds)
+            ]
+            record("feed catch-up", target, _median_round(feeds, "changes_per_s"))
         figures = cases.batch_upserts(up["app"].base, write_key(url), engine, opts.batch_rounds)
         record("batch 1000 PUTs", "app", figures)
     engine.dispose()
     return rows
+
+
+def _median_round(measured: list[dict[str, Any]], by: str = "rps") -> dict[str, Any]:
+    """The round with the median `by`, and every round's figures beside it."""
+    ordered = sorted(measured, key=lambda figures: figures[by])
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["rounds"] = measured
+    return middle
 
 
 def machine() -> dict[str, str]:
@@ -275,11 +309,13 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--size", default="S,L")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--seconds", type=float, default=6.0, help="Per load case.")
+    parser.add_argument("--seconds", type=float, default=6.0, help="Per load case and round.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of each load case.")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     opts = parser.parse_args()
     if opts.smoke:
-        opts.size, opts.seconds = "S", 1.0
+        opts.size, opts.seconds, opts.rounds = "S", 1.0, 1
+    opts.view_requests = 3 if opts.smoke else 20
     opts.batch_rounds = 1 if opts.smoke else 5
     opts.feed_changes = 5_000 if opts.smoke else 200_000
     warnings.simplefilter("ignore")

@@ -111,7 +111,7 @@ def running(
             process.wait()
 
 
-def app_command(workers: int, port: int) -> list[str]:
+def app_command(workers: int, port: int, server: str = "uvicorn") -> list[str]:
     return [
         str(VENV_BIN / "battery-intel"),
         "serve",
@@ -119,6 +119,8 @@ def app_command(workers: int, port: int) -> list[str]:
         str(port),
         "--workers",
         str(workers),
+        "--server",
+        server,
     ]
 
 
