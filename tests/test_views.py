@@ -147,6 +147,23 @@ def test_search_pages_with_a_cursor(client: TestClient) -> None:
     assert [r["id"] for r in rows] == seen
 
 
+def test_search_pages_cross_from_one_score_to_the_next(client: TestClient) -> None:
+    # Two of each score; pages of one walk every hit once, best first, newest first within.
+    for name in ("Volt", "Volt", "Volta", "Voltage", "Sunvolt", "Revolt"):
+        create(client, "battery-partners", name=name)
+    for n in range(2):
+        create(client, "sources", title=f"Report {n}", kind="report", note="a volt story")
+    seen, after = [], None
+    while True:
+        params: dict[str, Any] = {"q": "volt", "limit": 1} | ({"cursor": after} if after else {})
+        page = client.get(f"{API}/search", params=params).json()
+        seen += [(i["score"], i["label"]) for i in page["items"]]
+        if not (after := page["next_cursor"]):
+            break
+    assert seen == [(1.0, "Volt"), (1.0, "Volt"), (0.75, "Voltage"), (0.75, "Volta"),
+                    (0.5, "Revolt"), (0.5, "Sunvolt"), (0.25, "Report 1"), (0.25, "Report 0")]  # fmt: skip
+
+
 @pytest.mark.parametrize("q", ["%", "_", "\\", "--", "  ", "%%"])
 def test_search_special_characters_are_plain(client: TestClient, q: str) -> None:
     create(client, "automakers", name="Plain")
