@@ -54,10 +54,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def unique_where(name: str, *columns: str, where: str) -> Index:
     """A unique index over the rows that satisfy `where`, on both databases."""
+    return index_where(name, *columns, where=where, unique=True)
+
+
+def index_where(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows that satisfy `where` (a partial index), on both databases."""
     return Index(
         name,
         *columns,
-        unique=True,
+        unique=unique,
         sqlite_where=text(where),
         postgresql_where=text(where),
     )

@@ -8,7 +8,7 @@ from pydantic import computed_field, model_validator
 from sqlalchemy import CheckConstraint, Date, String
 from sqlmodel import Field, SQLModel
 
-from app.columns import NAME_MAX
+from app.columns import NAME_MAX, index_where
 from app.market.enums import CellFormat, DensityStatus, Level, Technology, Unit
 from app.resources.fields import (
     LongText,
@@ -103,6 +103,12 @@ class EnergyDensity(EnergyDensityFields, Record, table=True):
     __tablename__ = "energy_densities"
     __table_args__ = (
         *table_args("energy_densities", EnergyDensityFields),
+        # The landscape's lower tiers (API.md §9): a battery's own figures and a partner's
+        # own, found without walking the figures of every partnership that references them.
+        index_where("ix_energy_densities_battery_own", "battery_id",
+                    where="partnership_id IS NULL"),
+        index_where("ix_energy_densities_partner_own", "battery_partner_id",
+                    where="battery_id IS NULL AND partnership_id IS NULL"),
         CheckConstraint("value_min > 0", name="value_min_positive"),
         CheckConstraint("value_max IS NULL OR value_max >= value_min", name="value_range"),
         CheckConstraint(

@@ -52,7 +52,7 @@ def versions_of(table: Table) -> Table:
             f"ix_{name}_{'_'.join(c.name for c in index.columns)}", *[c.name for c in index.columns]
         )
         for index in table.indexes
-        if not index.unique
+        if not index.unique and index.dialect_options["sqlite"]["where"] is None
     ]
     versions = Table(
         name,
