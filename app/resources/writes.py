@@ -173,9 +173,7 @@ def write_rows(
         if not changed:
             written.append(Written(record, 200, None))
             continue
-        updated.append(
-            (record, {**p.values, "version": record.version + 1, "updated_at": utcnow()})
-        )
+        updated.append((record, {**changed, "version": record.version + 1, "updated_at": utcnow()}))
         relabelled += [record] if spec.text.label in changed else []
         written.append(Written(record, 200, Op.update))
     table = spec.sa_table
@@ -183,12 +181,16 @@ def write_rows(
     # operations would clash on in order clashes here too (the reverse only costs a replay).
     if created:
         session.execute(insert(table), [vars(record) for record in created])
-    if updated:
-        statement = update(table).where(table.c.id == bindparam("_id"))
-        session.execute(statement, [{**row, "_id": record.id} for record, row in updated])
-        for record, row in updated:  # the session's copies, as the database now has them
-            for name, value in row.items():
-                set_committed_value(record, name, value)
+    # Each update sets only the columns that changed, so the database rewrites only the
+    # indexes on them; one statement for each set of changed columns.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record, row in updated:
+        by_columns.setdefault(tuple(row), []).append({**row, "_id": record.id})
+    for rows in by_columns.values():
+        session.execute(update(table).where(table.c.id == bindparam("_id")), rows)
+    for record, row in updated:  # the session's copies, as the database now has them
+        for name, value in row.items():
+            set_committed_value(record, name, value)
     # One JSON rendering per record serves the answer, the change log and the label.
     written = [Written(w.record, w.status, w.op, record_json(spec, w.record)) for w in written]
     touched = [w for w in written if w.op is not None]
