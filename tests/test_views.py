@@ -160,8 +160,10 @@ def test_search_pages_cross_from_one_score_to_the_next(client: TestClient) -> No
         seen += [(i["score"], i["label"]) for i in page["items"]]
         if not (after := page["next_cursor"]):
             break
-    assert seen == [(1.0, "Volt"), (1.0, "Volt"), (0.75, "Voltage"), (0.75, "Volta"),
-                    (0.5, "Revolt"), (0.5, "Sunvolt"), (0.25, "Report 1"), (0.25, "Report 0")]  # fmt: skip
+    assert seen == [
+        (1.0, "Volt"), (1.0, "Volt"), (0.75, "Voltage"), (0.75, "Volta"),
+        (0.5, "Revolt"), (0.5, "Sunvolt"), (0.25, "Report 1"), (0.25, "Report 0"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("q", ["%", "_", "\\", "--", "  ", "%%"])

@@ -105,10 +105,14 @@ class EnergyDensity(EnergyDensityFields, Record, table=True):
         *table_args("energy_densities", EnergyDensityFields),
         # The landscape's lower tiers (API.md §9): a battery's own figures and a partner's
         # own, found without walking the figures of every partnership that references them.
-        index_where("ix_energy_densities_battery_own", "battery_id",
-                    where="partnership_id IS NULL"),
-        index_where("ix_energy_densities_partner_own", "battery_partner_id",
-                    where="battery_id IS NULL AND partnership_id IS NULL"),
+        index_where(
+            "ix_energy_densities_battery_own", "battery_id", where="partnership_id IS NULL"
+        ),
+        index_where(
+            "ix_energy_densities_partner_own",
+            "battery_partner_id",
+            where="battery_id IS NULL AND partnership_id IS NULL",
+        ),
         CheckConstraint("value_min > 0", name="value_min_positive"),
         CheckConstraint("value_max IS NULL OR value_max >= value_min", name="value_range"),
         CheckConstraint(

@@ -103,8 +103,8 @@ def list_search_results(request: Request, query: SearchParams) -> Response:
     """Records whose names, local names, titles, descriptions or notes contain `q`, from every
     collection: exact name matches first, then names that start with `q`, then other name
     matches, then text matches; within each, the most recently written first (the page
-    stops at `limit`: nothing ranks every match). Each item has `collection`, `id`, `slug`, `label`, `snippet`
-    and `score`."""
+    stops at `limit`: nothing ranks every match). Each item has `collection`, `id`, `slug`,
+    `label`, `snippet` and `score`."""
     wanted = catalog.parse_paths(query.collections, "collections")
     if query.cursor is not None:
         scope = search.scope_of_search(query.q, wanted, query.known_at)
