@@ -258,6 +258,19 @@ def test_stats_equal_values_computed_here(client: TestClient, group_by: str, key
     assert body["groups"][-1]["key"] is not None or None in expected
 
 
+@pytest.mark.parametrize(
+    "values", [[300, 300, 300, 400], [300, 400, 400, 500], [300, 300, 400, 400], [250, 250, 250]]
+)
+def test_stats_medians_of_repeated_values(client: TestClient, values: list[float]) -> None:
+    # Figures repeat (many claim 300 Wh/kg): the median is read off their counts.
+    create(client, "battery-partners", slug="gamma", name="Gamma")
+    for value in values:
+        create(client, "energy-densities", battery_partner_id="gamma", value_min=value,
+               value_max=value)  # fmt: skip
+    [group] = _stats(client, group_by="battery_partner")["groups"]
+    assert {k: group[k] for k in ("count", "min", "max", "mean", "median")} == _expected(values)
+
+
 r_alpha: list[Any] = []
 
 
