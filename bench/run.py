@@ -318,11 +318,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--seconds", type=float, default=6.0, help="Per load case and round.")
     parser.add_argument("--rounds", type=int, default=3, help="Rounds of each load case.")
+    parser.add_argument("--view-requests", type=int, default=20, help="Per analyst view.")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     opts = parser.parse_args()
     if opts.smoke:
-        opts.size, opts.seconds, opts.rounds = "S", 1.0, 1
-    opts.view_requests = 3 if opts.smoke else 20
+        opts.size, opts.seconds, opts.rounds, opts.view_requests = "S", 1.0, 1, 3
     opts.batch_rounds = 1 if opts.smoke else 5
     opts.feed_changes = 5_000 if opts.smoke else 200_000
     warnings.simplefilter("ignore")

@@ -26,7 +26,7 @@ ITEM: tuple[Any, ...] = (
     selected(Change.__table__.c.record_id, "id"),  # type: ignore[attr-defined]
     col(Change.op),
     col(Change.version),
-    col(Change.changed_at),
+    selected(Change.__table__.c.changed_at),  # type: ignore[attr-defined]
     col(Change.actor),
     cast(col(Change.record), Text).label("record"),  # the stored text, not parsed
 )
@@ -40,9 +40,10 @@ class FeedPage:
 
 
 def _item(row: Any, names: tuple[str, ...] = NAMES) -> dict[str, Any]:
-    item = dict(zip(names, row, strict=True))
+    item = dict(zip(names, row))  # noqa: B905 - the row is made of these columns
     record = item["record"]
-    item["record"] = orjson.Fragment(record) if record is not None else None
+    if record is not None:
+        item["record"] = orjson.Fragment(record)
     return item
 
 
