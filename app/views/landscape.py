@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlmodel import Session, col
 
 from app.market.companies import Automaker, BatteryPartner, automaker_or_group
@@ -55,11 +55,16 @@ DENSITY_COLUMNS = [
     for name in ("partnership_id", "battery_id", "battery_partner_id", "value_min", "value_max",
                  "unit", "level", "status", "as_of", "created_at", "source_id")
 ]  # fmt: skip
+DENSITY_NAMES = [column.key for column in DENSITY_COLUMNS]  # type: ignore[attr-defined]
 
 
-def _by_id(session: Session, table: Any, ids: set[Any]) -> dict[Any, Any]:
+def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
+    """Rows (not ORM objects: loading those cost more than the page's queries) by id."""
     ids.discard(None)
-    return {r.id: r for r in session.scalars(select(table).where(table.id.in_(ids)))} if ids else {}
+    table = model.__table__
+    return (
+        {r.id: r for r in session.execute(select(table).where(table.c.id.in_(ids)))} if ids else {}
+    )
 
 
 def _preference(density: EnergyDensity) -> tuple[Any, ...]:
@@ -105,11 +110,28 @@ def _tiers(
     for column, ids, extra in tiers:
         by_id: dict[Any, list[Any]] = {}
         if ids:
-            query = select(*DENSITY_COLUMNS).where(col(column).in_(ids), *extra)
-            for row in session.execute(query):
+            for row in session.execute(_preferred(col(column), ids, extra)):
                 by_id.setdefault(getattr(row, column.key), []).append(row)
         grouped.append(by_id)
     return tuple(grouped)
+
+
+def _preferred(column: Any, ids: list[Any], extra: list[Any]) -> Select[Any]:
+    """The preferred figure (`_preference`, in SQL; the id breaks ties) of each id: one row
+    each comes back, not every figure (ten a partnership at S, which cost a page more
+    than the rest of it)."""
+    table = EnergyDensity
+    order = (
+        col(table.level) != Level.cell.value,
+        col(table.unit) != Unit.wh_per_kg.value,
+        col(table.as_of).is_(None),
+        col(table.as_of).desc(),
+        col(table.created_at).desc(),
+        col(table.id),
+    )
+    rank = func.row_number().over(partition_by=column, order_by=order).label("rank")
+    ranked = select(*DENSITY_COLUMNS, rank).where(column.in_(ids), *extra).subquery()
+    return select(*(ranked.c[name] for name in DENSITY_NAMES)).where(ranked.c.rank == 1)
 
 
 KEYS: list[SortKey] = parse_sort(Partnership, None, ())  # as the partnerships' list: oldest first
