@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Field, Session, SQLModel
 
@@ -116,11 +117,20 @@ class _TrigramMatch(ColumnElement[bool]):
 
     def __init__(self, norm: str) -> None:
         self.via_like = ENTRIES.c.text.contains(norm, autoescape=True)
-        phrase = '"' + norm.replace('"', '""') + '"'
-        rows = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :phrase")
-        self.via_fts = ENTRIES.c.seq.in_(
-            rows.bindparams(phrase=phrase).columns(column("rowid", Integer))
-        )
+        self.via_fts = ENTRIES.c.seq.in_(_fts_seqs(norm))
+
+
+def _fts_seqs(norm: str) -> TextualSelect:
+    """The `seq` of every entry version whose text holds `norm` (3+ characters), by FTS5."""
+    phrase = '"' + norm.replace('"', '""') + '"'
+    rows = text("SELECT rowid AS seq FROM search_fts WHERE search_fts MATCH :phrase")
+    return rows.bindparams(phrase=phrase).columns(column("seq", Integer))
+
+
+def fts_matches(norm: str) -> TextualSelect | None:
+    """SQLite only: the FTS5 matches of `norm`, to join entries to; None when the index
+    cannot answer (no letter or digit, or under three characters)."""
+    return _fts_seqs(norm) if searchable(norm) and len(norm) >= TRIGRAM else None
 
 
 @compiles(_TrigramMatch)

@@ -4,38 +4,69 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, literal, literal_column, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    FromClause,
+    case,
+    cast,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlmodel import Session
 
 from app.resources import cursor
 from app.resources.catalog import catalog
 from app.resources.cursor import SortKey
-from app.resources.text_index import ENTRIES, normalize, searched_values, text_matches
+from app.resources.pages import keyset_page
+from app.resources.text_index import (
+    ENTRIES,
+    fts_matches,
+    normalize,
+    searched_values,
+    text_matches,
+)
 
 SNIPPET_RADIUS = 60
 
 
-def _tiers(q: str) -> list[tuple[float, ColumnElement[bool]]]:
-    """Each score beside the entries that earn it: an exact name, a name that starts with
-    the query, a name that holds it, then a match in the text only. Disjoint, best first."""
+def _score(q: str) -> ColumnElement[float]:
+    """An exact name first, then a name that starts with the query, a name that holds it,
+    then a match in the text only."""
     norm = normalize(q.strip())
     names = (ENTRIES.c.label_norm, ENTRIES.c.local_norm)  # 蔚来 is NIO's name too
-    exact = or_(*(name == norm for name in names))
-    prefix = or_(*(name.startswith(norm, autoescape=True) for name in names))
-    inside = or_(*(name.contains(norm, autoescape=True) for name in names))
-    return [
-        (1.0, exact),
-        (0.75, and_(prefix, not_(exact))),
-        (0.5, and_(inside, not_(prefix))),
-        (0.25, not_(inside)),
-    ]
+    return cast(
+        case(
+            (or_(*(name == norm for name in names)), 1.0),
+            (or_(*(name.startswith(norm, autoescape=True) for name in names)), 0.75),
+            (or_(*(name.contains(norm, autoescape=True) for name in names)), 0.5),
+            else_=0.25,
+        ),
+        Float,
+    )
 
 
-# Within a score, the most recently indexed first: the entry's `seq`, which the text index
-# (FTS5's rowid on SQLite) walks in order, so a page stops after `limit` matches instead
-# of ranking every one (at a million entries, a common word matches a hundred thousand).
-SCORE = literal_column("score", Float)
-KEYS = [SortKey(SCORE, descending=True), SortKey(ENTRIES.c.seq, descending=True)]
+# Within a score, the most recently written first (the entry's `seq`). One query, limited:
+# the database keeps the page's best rows as it reads the matches (a top-N sort), never
+# sorting them all.
+KEYS = [
+    SortKey(literal_column("score", Float), descending=True),
+    SortKey(ENTRIES.c.seq, descending=True),
+]
+
+
+def _matching(session: Session, q: str) -> tuple[FromClause, ColumnElement[bool]]:
+    """The entries that match `q`, as a FROM and a condition. On SQLite, joined to the
+    FTS5 table's matches: as `seq IN (matches)`, the planner walked every entry newest
+    first testing each (seconds at L when few match); joined, it looks the matches up."""
+    if session.get_bind().dialect.name == "sqlite":
+        matches = fts_matches(normalize(q.strip()))
+        if matches is not None:
+            found = matches.subquery("matches")
+            return ENTRIES.join(found, ENTRIES.c.seq == found.c.seq), true()
+    return ENTRIES, text_matches(q)
 
 
 def scope_of_search(q: str, collections: list[str], known_at: dt.datetime | None) -> str:
@@ -55,31 +86,23 @@ def search(
     after: str | None,
     known_at: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of hits; `session` reads as of `known_at` (app.resources.versions.at). One
-    ranked, limited query a score, from the cursor's on, until the page is full."""
+    """A page of hits; `session` reads as of `known_at` (app.resources.versions.at)."""
+    found, matched = _matching(session, q)
+    query = select(
+        ENTRIES.c.record_id.label("id"),
+        ENTRIES.c.collection,
+        ENTRIES.c.label,
+        ENTRIES.c.seq,
+        _score(q).label("score"),
+    ).select_from(found)
+    query = query.where(matched)
+    if collections:
+        query = query.where(ENTRIES.c.collection.in_(collections))
+    ranked = query.subquery()
+    keys = [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
     scope = scope_of_search(q, collections, known_at)
-    start = cursor.decode(after, KEYS, scope) if after is not None else None
-    rows: list[Any] = []
-    for score, earns in _tiers(q):
-        if start is not None and score > start[0]:
-            continue
-        query = select(
-            ENTRIES.c.record_id.label("id"),
-            ENTRIES.c.collection,
-            ENTRIES.c.label,
-            ENTRIES.c.seq,
-            literal(score, Float).label("score"),
-        ).where(text_matches(q), earns)
-        if collections:
-            query = query.where(ENTRIES.c.collection.in_(collections))
-        if start is not None and score == start[0]:
-            query = query.where(ENTRIES.c.seq < start[1])
-        wanted = limit + 1 - len(rows)
-        rows += session.execute(query.order_by(ENTRIES.c.seq.desc()).limit(wanted))
-        if len(rows) > limit:
-            break
-    next_cursor = cursor.encode(KEYS, rows[limit - 1], scope) if len(rows) > limit else None
-    rows = rows[:limit]
+    page = keyset_page(session, select(ranked), keys, limit=limit, after=after, scope=scope)
+    rows, next_cursor = page.rows, page.next_cursor
     records = _records(session, rows)
     items = []
     for row in rows:
