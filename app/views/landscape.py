@@ -1,6 +1,5 @@
 """`GET /api/v1/landscape`: one row per partnership, as the seed article's table shows it."""
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,19 +66,7 @@ def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
     )
 
 
-def _preference(density: EnergyDensity) -> tuple[Any, ...]:
-    """Cell level and Wh/kg first, then the newest `as_of`, undated last (API.md §9)."""
-    as_of = density.as_of or dt.date.min
-    return (
-        density.level != Level.cell,
-        density.unit != Unit.wh_per_kg,
-        density.as_of is None,
-        -as_of.toordinal(),
-        -density.created_at.timestamp(),
-    )
-
-
-def _shown(partnership: Any, tiers: tuple[dict[Any, list[Any]], ...]) -> EnergyDensity | None:
+def _shown(partnership: Any, tiers: tuple[dict[Any, Any], ...]) -> EnergyDensity | None:
     """The partnership's own figure, else its battery's, else its partner's."""
     by_partnership, by_battery, by_partner = tiers
     for found in (
@@ -87,15 +74,15 @@ def _shown(partnership: Any, tiers: tuple[dict[Any, list[Any]], ...]) -> EnergyD
         by_battery.get(partnership.battery_id),
         by_partner.get(partnership.battery_partner_id),
     ):
-        if found:
-            return min(found, key=_preference)  # type: ignore[no-any-return]
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     return None
 
 
 def _tiers(
     session: Session, partnerships: list[Any], batteries: list[Any], partners: list[Any]
-) -> tuple[dict[Any, list[Any]], ...]:
-    """The figures of each tier by the id they hang on: a partnership's own, a battery's own
+) -> tuple[dict[Any, Any], ...]:
+    """The preferred figure of each tier by the id it hangs on: a partnership's own, a battery's own
     (tied to no partnership), a partner's own (tied to no battery or partnership). One query
     a tier, each walking its own reference index, where one OR across the three columns
     would scan the table; plain rows, not ORM objects, since nothing here is written."""
@@ -106,18 +93,19 @@ def _tiers(
         (table.battery_id, batteries, [no_partnership]),
         (table.battery_partner_id, partners, [col(table.battery_id).is_(None), no_partnership]),
     ]
-    grouped: list[dict[Any, list[Any]]] = []
+    grouped: list[dict[Any, Any]] = []
     for column, ids, extra in tiers:
-        by_id: dict[Any, list[Any]] = {}
+        by_id: dict[Any, Any] = {}
         if ids:
             for row in session.execute(_preferred(col(column), ids, extra)):
-                by_id.setdefault(getattr(row, column.key), []).append(row)
+                by_id[getattr(row, column.key)] = row
         grouped.append(by_id)
     return tuple(grouped)
 
 
 def _preferred(column: Any, ids: list[Any], extra: list[Any]) -> Select[Any]:
-    """The preferred figure (`_preference`, in SQL; the id breaks ties) of each id: one row
+    """The preferred figure of each id (API.md §9: cell level and Wh/kg first, then the
+    newest `as_of`, undated last; the id breaks ties), chosen in SQL: one row
     each comes back, not every figure (ten a partnership at S, which cost a page more
     than the rest of it)."""
     table = EnergyDensity
