@@ -12,6 +12,8 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
@@ -130,6 +132,11 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
             raise DisconnectionError(str(exc)) from exc
+
+
+def dialect_insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT, which both databases have under one spelling."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 def read_session(engine: Engine) -> Session:

@@ -162,6 +162,8 @@ def publish(session: Session) -> int | None:
         versions.Version(s.table, s.record_id, first + i, s.op is Op.create, s.row)
         for i, s in enumerate(staged)
     ]
+    for keeper in _keepers:
+        keeper(session, made)
     versions.record(session, made, now)
     text_index.flush(session, now)
     last = first + len(staged) - 1
@@ -171,6 +173,19 @@ def publish(session: Session) -> int | None:
             text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(last)}
         )
     return last
+
+
+Keeper = Callable[[Session, list[versions.Version]], None]
+_keepers: list[Keeper] = []
+
+
+def on_publish(keeper: Keeper) -> Keeper:
+    """Call `keeper(session, versions)` as each transaction publishes its changes: under the
+    head's lock (so keepers of shared aggregates never deadlock: writers take turns here)
+    and before the versions are recorded (so the open version of each changed record still
+    holds its previous columns). For aggregates kept by the writes, in their transaction."""
+    _keepers.append(keeper)
+    return keeper
 
 
 Subscriber = Callable[[int], None]

@@ -16,13 +16,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy import JSON, ColumnElement, Integer, String, Text, delete, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from app.actor import current_actor
 from app.columns import NAME_MAX, UTCDateTime, utcnow
+from app.db import dialect_insert
 from app.problems import BadRequest, Unprocessable
 
 KEEP = dt.timedelta(hours=24)
@@ -111,7 +110,7 @@ class Idempotency:
             "body": bytes(response.body).decode(),
             "created_at": utcnow(),
         }
-        insert = _dialect_insert(session)(IdempotencyKey.__table__)  # type: ignore[attr-defined]
+        insert = dialect_insert(session)(IdempotencyKey.__table__)  # type: ignore[attr-defined]
         insert = insert.values(scope=self.scope, key=self.key, **answer)
         session.execute(insert.on_conflict_do_update(index_elements=["scope", "key"], set_=answer))
 
@@ -138,11 +137,6 @@ class Idempotency:
                 session.execute(insert(STEPS), [row])
         except IntegrityError:
             raise StepTaken(step) from None
-
-
-def _dialect_insert(session: Session) -> Any:
-    """INSERT with ON CONFLICT, which both databases have under one spelling."""
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:

@@ -81,6 +81,11 @@ def at(engine: Engine, known_at: dt.datetime | None) -> Engine:
     return engine.execution_options(**{KNOWN_AT: known_at, NEEDS_EVENTS: True})
 
 
+def is_past(session: Session) -> bool:
+    """Whether the session reads as of an instant (`at`), not the current state."""
+    return session.get_bind().get_execution_options().get(KNOWN_AT) is not None
+
+
 @event.listens_for(Engine, "before_execute", retval=True)
 def _as_of(
     connection: Connection, clause: Any, multiparams: Any, params: Any, options: Any
