@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from app.market.demo import seed
 from tests.builders import API, create
 from tests.test_errors import assert_problem, fields
+from tests.test_queries import counting
 
 ARTICLE_TABLE = [
     ["NIO", "WeLion", "360 Wh/kg",
@@ -343,3 +344,24 @@ def test_search_results_are_distinct_per_collection_and_id(client: TestClient) -
     assert by_collection["automakers"]["snippet"] == "Solid Motors"
     snippet = client.get(f"{API}/search", params={"q": "packs"}).json()["items"][0]["snippet"]
     assert "solid-state packs" in snippet, "the automaker's own text, not the source's"
+
+
+def test_a_landscape_page_costs_two_queries_whatever_its_size(
+    client: TestClient, engine: Engine
+) -> None:
+    # The partnerships with their names joined, then every tier's figures in one query.
+    partners = [create(client, "battery-partners")["id"] for _ in range(3)]
+    for i in range(60):
+        battery = create(client, "batteries", battery_partner_id=partners[i % 3])["id"]
+        partnership = create(client, "partnerships", battery_partner_id=partners[i % 3],
+                             battery_id=battery)["id"]  # fmt: skip
+        tied = {"partnership_id": partnership} if i % 3 == 0 else {"battery_id": battery}
+        create(client, "energy-densities", battery_partner_id=partners[i % 3], **tied)
+    with counting(engine) as small:
+        two = client.get(f"{API}/landscape?limit=2").json()["items"]
+    with counting(engine) as large:
+        many = client.get(f"{API}/landscape?limit=60").json()["items"]
+    assert (len(two), len(many)) == (2, 60)
+    assert len(large) == len(small), large
+    assert sum("energy_densities" in statement for statement in large) == 1
+    assert all(row["energy_density"] == "300 Wh/kg" for row in many)

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select, union_all
 from sqlmodel import Session, col
 
 from app.market.companies import Automaker, BatteryPartner, automaker_or_group
@@ -49,77 +49,102 @@ def filters() -> dict[str, Filter]:
     }
 
 
-DENSITY_COLUMNS = [
-    col(getattr(EnergyDensity, name))
-    for name in ("partnership_id", "battery_id", "battery_partner_id", "value_min", "value_max",
-                 "unit", "level", "status", "as_of", "created_at", "source_id")
-]  # fmt: skip
-DENSITY_NAMES = [column.key for column in DENSITY_COLUMNS]  # type: ignore[attr-defined]
+# The page's joins are aliases: a filter's own subquery on the same table (`automaker=`
+# reads automakers) must not be correlated to them.
+PARTNERSHIP = Partnership.__table__  # type: ignore[attr-defined]
+MAKER = Automaker.__table__.alias("maker")  # type: ignore[attr-defined]
+GROUP = Automaker.__table__.alias("maker_group")  # type: ignore[attr-defined]
+PARTNER = BatteryPartner.__table__.alias("partner")  # type: ignore[attr-defined]
+BATTERY = Battery.__table__.alias("battery")  # type: ignore[attr-defined]
+FIGURES = EnergyDensity.__table__  # type: ignore[attr-defined]
 
 
-def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
-    """Rows (not ORM objects: loading those cost more than the page's queries) by id."""
-    ids.discard(None)
-    table = model.__table__
-    return (
-        {r.id: r for r in session.execute(select(table).where(table.c.id.in_(ids)))} if ids else {}
-    )
+def _sources(of: str) -> Any:
+    """The sources, as joined to `of`'s rows for the title each one cites."""
+    return Source.__table__.alias(f"{of}_source")  # type: ignore[attr-defined]
 
 
-def _shown(partnership: Any, tiers: tuple[dict[Any, Any], ...]) -> EnergyDensity | None:
-    """The partnership's own figure, else its battery's, else its partner's."""
-    by_partnership, by_battery, by_partner = tiers
-    for found in (
-        by_partnership.get(partnership.id),
-        by_battery.get(partnership.battery_id),
-        by_partner.get(partnership.battery_partner_id),
-    ):
-        if found is not None:
-            return found  # type: ignore[no-any-return]
-    return None
+# What the page needs to find each partnership's figure: its own id, battery and partner.
+HANGS = ("id", "battery_id", "battery_partner_id")
+SHOWN = ("value_min", "value_max", "unit", "level", "status")
+PAGE_SOURCE = _sources("partnership")
+PAGE = select(
+    *(PARTNERSHIP.c[name] for name in HANGS),
+    *(PARTNERSHIP.c[name] for name in ("created_at", "commercialization_status", "stage")),
+    PARTNERSHIP.c.vehicle_models,
+    MAKER.c.name.label("maker"),
+    GROUP.c.name.label("maker_group"),
+    PARTNER.c.name.label("partner"),
+    BATTERY.c.name.label("battery"),
+    BATTERY.c.technology,
+    PAGE_SOURCE.c.title.label("source"),
+).select_from(
+    PARTNERSHIP.join(MAKER, MAKER.c.id == PARTNERSHIP.c.automaker_id)
+    .outerjoin(GROUP, GROUP.c.id == MAKER.c.parent_id)
+    .join(PARTNER, PARTNER.c.id == PARTNERSHIP.c.battery_partner_id)
+    .outerjoin(BATTERY, BATTERY.c.id == PARTNERSHIP.c.battery_id)
+    .outerjoin(PAGE_SOURCE, PAGE_SOURCE.c.id == PARTNERSHIP.c.source_id)
+)
 
 
-def _tiers(
-    session: Session, partnerships: list[Any], batteries: list[Any], partners: list[Any]
-) -> tuple[dict[Any, Any], ...]:
-    """The preferred figure of each tier by the id it hangs on: a partnership's own, a battery's own
-    (tied to no partnership), a partner's own (tied to no battery or partnership). One query
-    a tier, each walking its own reference index, where one OR across the three columns
-    would scan the table; plain rows, not ORM objects, since nothing here is written."""
-    table = EnergyDensity
-    no_partnership = col(table.partnership_id).is_(None)
-    tiers: list[tuple[Any, list[Any], list[Any]]] = [
-        (table.partnership_id, partnerships, []),
-        (table.battery_id, batteries, [no_partnership]),
-        (table.battery_partner_id, partners, [col(table.battery_id).is_(None), no_partnership]),
-    ]
-    grouped: list[dict[Any, Any]] = []
-    for column, ids, extra in tiers:
-        by_id: dict[Any, Any] = {}
-        if ids:
-            for row in session.execute(_preferred(col(column), ids, extra)):
-                by_id[getattr(row, column.key)] = row
-        grouped.append(by_id)
-    return tuple(grouped)
-
-
-def _preferred(column: Any, ids: list[Any], extra: list[Any]) -> Select[Any]:
-    """The preferred figure of each id (API.md §9: cell level and Wh/kg first, then the
-    newest `as_of`, undated last; the id breaks ties), chosen in SQL: one row
-    each comes back, not every figure (ten a partnership at S, which cost a page more
-    than the rest of it)."""
-    table = EnergyDensity
+def _preferred(tier: int, column: Any, extra: list[Any]) -> Select[Any]:
+    """The preferred figure of each id of one tier, among the ids bound as `tier_<tier>`
+    (API.md §9: cell level and Wh/kg first, then the newest `as_of`, undated last; the id
+    breaks ties), ranked in SQL: one row each comes back, not every figure."""
     order = (
-        col(table.level) != Level.cell.value,
-        col(table.unit) != Unit.wh_per_kg.value,
-        col(table.as_of).is_(None),
-        col(table.as_of).desc(),
-        col(table.created_at).desc(),
-        col(table.id),
+        FIGURES.c.level != Level.cell.value,
+        FIGURES.c.unit != Unit.wh_per_kg.value,
+        FIGURES.c.as_of.is_(None),
+        FIGURES.c.as_of.desc(),
+        FIGURES.c.created_at.desc(),
+        FIGURES.c.id,
     )
     rank = func.row_number().over(partition_by=column, order_by=order).label("rank")
-    ranked = select(*DENSITY_COLUMNS, rank).where(column.in_(ids), *extra).subquery()
-    return select(*(ranked.c[name] for name in DENSITY_NAMES)).where(ranked.c.rank == 1)
+    return select(
+        literal_column(str(tier)).label("tier"),
+        column.label("hang"),
+        *(FIGURES.c[name] for name in SHOWN),
+        FIGURES.c.source_id,
+        rank,
+    ).where(column.in_(bindparam(f"tier_{tier}", expanding=True)), *extra)
+
+
+def _figures_query() -> Select[Any]:
+    """Each partnership's figure candidates, one per tier: its own, its battery's own (tied
+    to no partnership), its partner's own (tied to no battery or partnership). Each tier
+    walks its own reference index (one OR across the three columns would scan the table);
+    the source's title joined. Built once: the page binds the ids."""
+    no_partnership, no_battery = FIGURES.c.partnership_id.is_(None), FIGURES.c.battery_id.is_(None)
+    ranked = union_all(
+        _preferred(0, FIGURES.c.partnership_id, []),
+        _preferred(1, FIGURES.c.battery_id, [no_partnership]),
+        _preferred(2, FIGURES.c.battery_partner_id, [no_battery, no_partnership]),
+    ).subquery()
+    source = _sources("figure")
+    return (
+        select(ranked, source.c.title.label("source"))
+        .outerjoin(source, source.c.id == ranked.c.source_id)
+        .where(ranked.c.rank == 1)
+    )
+
+
+FIGURES_QUERY = _figures_query()
+
+
+def _figures(session: Session, page: Sequence[Any]) -> dict[Any, Any]:
+    """The figure each partnership shows, by its id: the first tier that has one."""
+    hangs = [[getattr(p, name) for p in page] for name in HANGS]
+    params = {f"tier_{tier}": [h for h in ids if h is not None] for tier, ids in enumerate(hangs)}
+    by_tier: list[dict[Any, Any]] = [{}, {}, {}]
+    for row in session.execute(FIGURES_QUERY, params):
+        by_tier[row.tier][row.hang] = row
+    shown = {}
+    for p in page:
+        for tier, name in enumerate(HANGS):
+            if (found := by_tier[tier].get(getattr(p, name))) is not None:
+                shown[p.id] = found
+                break
+    return shown
 
 
 KEYS: list[SortKey] = parse_sort(Partnership, None, ())  # as the partnerships' list: oldest first
@@ -133,64 +158,30 @@ def page(
     after: str | None,
     scope: str,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A keyset page of landscape rows, one per partnership that matches `where`."""
-    query = select(Partnership.__table__).where(*where)  # type: ignore[attr-defined]
-    found = keyset_page(session, query, KEYS, limit=limit, after=after, scope=scope)
-    return rows(session, found.rows), found.next_cursor
-
-
-def rows(session: Session, partnerships: Sequence[Any]) -> list[dict[str, Any]]:
-    """Landscape rows for a page of partnerships, in a fixed number of queries."""
-    makers = _by_id(session, Automaker, {p.automaker_id for p in partnerships})
-    makers |= _by_id(session, Automaker, {m.parent_id for m in makers.values()} - set(makers))
-    partners = _by_id(session, BatteryPartner, {p.battery_partner_id for p in partnerships})
-    batteries = _by_id(session, Battery, {p.battery_id for p in partnerships})
-    tiers = _tiers(session, [p.id for p in partnerships], list(batteries), list(partners))
-    shown = {p.id: _shown(p, tiers) for p in partnerships}
-    sources = _by_id(
-        session,
-        Source,
-        {p.source_id for p in partnerships} | {d.source_id for d in shown.values() if d},
-    )
-    return [
-        _row(
-            p,
-            makers,
-            partners[p.battery_partner_id],
-            batteries.get(p.battery_id),
-            shown,
-            sources,
-        )
-        for p in partnerships
-    ]
+    """A keyset page of landscape rows, one per partnership that matches `where`: two
+    queries, the partnerships with their names joined, then their figures."""
+    found = keyset_page(session, PAGE.where(*where), KEYS, limit=limit, after=after, scope=scope)
+    shown = _figures(session, found.rows) if found.rows else {}
+    return [_row(p, shown.get(p.id)) for p in found.rows], found.next_cursor
 
 
 def _number(value: float | None) -> float | int | None:
     return None if value is None else json_number(value)
 
 
-def _row(
-    partnership: Any,
-    makers: dict[Any, Automaker],
-    partner: BatteryPartner,
-    battery: Battery | None,
-    shown: dict[Any, EnergyDensity | None],
-    sources: dict[Any, Source],
-) -> dict[str, Any]:
-    maker = makers[partnership.automaker_id]
-    density = shown[partnership.id]
-    group = makers.get(maker.parent_id) if maker.parent_id else None
-    cited = [partnership.source_id, density.source_id if density else None]
+def _row(partnership: Any, density: Any) -> dict[str, Any]:
     figure = None
     if density:
         figure = density_display(density.value_min, density.value_max, density.unit)
         if density.status == DensityStatus.targeted:
             figure += " (targeted)"
+    cited = (partnership.source, density.source if density else None)
+    maker = partnership.maker
     return {
-        "automaker": f"{group.name} ({maker.name})" if group else maker.name,
-        "battery_partner": partner.name,
-        "battery": battery.name if battery else None,
-        "technology": battery.technology if battery else None,
+        "automaker": f"{partnership.maker_group} ({maker})" if partnership.maker_group else maker,
+        "battery_partner": partnership.partner,
+        "battery": partnership.battery,
+        "technology": partnership.technology,
         "energy_density": figure,
         "energy_density_min": _number(density.value_min if density else None),
         "energy_density_max": _number(density.value_max if density else None),
@@ -199,6 +190,6 @@ def _row(
         "commercialization_status": partnership.commercialization_status,
         "stage": partnership.stage,
         "vehicle_models": partnership.vehicle_models,
-        "sources": list(dict.fromkeys(sources[s].title for s in cited if s in sources)),
+        "sources": list(dict.fromkeys(title for title in cited if title is not None)),
         "partnership_id": str(partnership.id),
     }
