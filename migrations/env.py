@@ -29,9 +29,16 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:  # n
     return False
 
 
-# Made by migrations for one database only, outside the models: SQLite's FTS5 table
-# (and its shadow tables) and Postgres's trigram index on the text index's entries.
-DIALECT_ONLY = ("search_fts", "ix_search_entries_text_trgm", "ix_search_entry_versions_text_trgm")
+# Made by migrations for one database only, outside the models: SQLite's FTS5 tables
+# (and their shadow tables) and name indexes (0011), and Postgres's trigram index on the
+# text index's entries.
+DIALECT_ONLY = (
+    "search_fts",
+    "search_names_fts",
+    "ix_search_names_",
+    "ix_search_entries_text_trgm",
+    "ix_search_entry_versions_text_trgm",
+)
 
 
 def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:  # noqa: ARG001

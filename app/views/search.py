@@ -2,19 +2,27 @@
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Float,
     FromClause,
+    Integer,
+    Select,
+    and_,
     case,
     cast,
+    column,
     literal_column,
     or_,
     select,
+    table,
     true,
 )
+from sqlalchemy.sql.expression import TableClause
 from sqlmodel import Session
 
 from app.resources import cursor
@@ -23,11 +31,13 @@ from app.resources.cursor import SortKey
 from app.resources.pages import keyset_page
 from app.resources.text_index import (
     ENTRIES,
+    VERSIONS,
     fts_matches,
     normalize,
     searched_values,
     text_matches,
 )
+from app.resources.versions import is_past
 
 SNIPPET_RADIUS = 60
 
@@ -69,6 +79,111 @@ def _matching(session: Session, q: str) -> tuple[FromClause, ColumnElement[bool]
     return ENTRIES, text_matches(q)
 
 
+# SQLite, reading the current entries, for a query the FTS5 tables can answer: the page is
+# read tier by tier (score by score, highest first), each tier newest first and limited to
+# what the page still needs, so no query lists every match ("energy 12" has 60,000 text
+# matches at a million records). An exact or prefix name is found through the names'
+# btree indexes, a name holding the query through the names' FTS5 table, the text alone
+# through the text's (migration 0011). Elsewhere, one ranked query with LIMIT.
+TEXT_FTS = table("search_fts", column("rowid", Integer))
+NAMES_FTS = table("search_names_fts", column("rowid", Integer))
+
+
+@dataclass(frozen=True)
+class Tier:
+    score: float
+    source: FromClause
+    condition: ColumnElement[bool]
+    newest: ColumnElement[int]  # the entry's seq, as the tier's index gives it, newest first
+
+
+def tiers(norm: str) -> list[Tier]:
+    e = VERSIONS
+    names = (e.c.label_norm, e.c.local_norm)
+    in_text = e.c.text.contains(norm, autoescape=True)  # every hit's text holds the query
+    exact = or_(*(name == norm for name in names))
+    starts = or_(*(name.startswith(norm, autoescape=True) for name in names))
+    holds = or_(*(name.contains(norm, autoescape=True) for name in names))
+    after = _successor(norm)
+    if after is not None:  # the same names as `starts`, as a range the btree reads
+        starts = and_(starts, or_(*(and_(n >= norm, n < after) for n in names)))
+    # The names' tiers are few rows, found by the names' indexes and then sorted: `seq + 0`
+    # keeps the planner from walking every entry newest first instead.
+    by_name = e.c.seq + 0
+    return [
+        Tier(1.0, e, and_(exact, in_text), by_name),
+        Tier(0.75, e, and_(starts, ~exact, in_text), by_name),
+        Tier(0.5, _joined(NAMES_FTS), and_(_match(NAMES_FTS, norm), ~starts, in_text),
+             NAMES_FTS.c.rowid),
+        Tier(0.25, _joined(TEXT_FTS), and_(_match(TEXT_FTS, norm), ~holds), TEXT_FTS.c.rowid),
+    ]  # fmt: skip
+
+
+def _joined(fts: TableClause) -> FromClause:
+    return fts.join(VERSIONS, VERSIONS.c.seq == fts.c.rowid)
+
+
+def _match(fts: TableClause, norm: str) -> ColumnElement[bool]:
+    """The FTS5 table's rows that hold `norm`, as one phrase."""
+    phrase = '"' + norm.replace('"', '""') + '"'
+    return literal_column(fts.name).op("MATCH", return_type=Boolean)(phrase)
+
+
+def _successor(norm: str) -> str | None:
+    """The first string after every string that starts with `norm` (code point order, as
+    SQLite compares UTF-8 text): its last character, plus one."""
+    following = ord(norm[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters
+        following = 0xE000
+    return norm[:-1] + chr(following) if following <= 0x10FFFF else None
+
+
+def _tiered(
+    session: Session, norm: str, collections: list[str], limit: int, start: list[Any] | None
+) -> list[Any]:
+    """The page's rows (and one more), from the highest tier down, after `start`'s
+    (score, seq)."""
+    rows: list[Any] = []
+    for tier in tiers(norm):
+        if start is None or tier.score <= start[0]:
+            after = start[1] if start is not None and tier.score == start[0] else None
+            rows += session.execute(tier_query(tier, collections, after, limit + 1 - len(rows)))
+            if len(rows) > limit:
+                break
+    return rows
+
+
+def tier_query(tier: Tier, collections: list[str], after: int | None, limit: int) -> Select[Any]:
+    """One tier's hits, newest first (after the entry `after`), at most `limit`."""
+    e = VERSIONS
+    query = (
+        select(
+            e.c.record_id.label("id"),
+            e.c.collection,
+            e.c.label,
+            e.c.seq,
+            literal_column(repr(tier.score), Float).label("score"),
+        )
+        .select_from(tier.source)
+        .where(e.c.valid_to.is_(None), tier.condition)
+        .order_by(tier.newest.desc())
+        .limit(limit)
+    )
+    if collections:
+        query = query.where(e.c.collection.in_(collections))
+    if after is not None:
+        query = query.where(tier.newest < after)
+    return query
+
+
+def _uses_tiers(session: Session, norm: str) -> bool:
+    return (
+        session.get_bind().dialect.name == "sqlite"
+        and not is_past(session)
+        and fts_matches(norm) is not None
+    )
+
+
 def scope_of_search(q: str, collections: list[str], known_at: dt.datetime | None) -> str:
     return cursor.scope_of("search", normalize(q.strip()), sorted(collections), known_at)
 
@@ -87,6 +202,22 @@ def search(
     known_at: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of hits; `session` reads as of `known_at` (app.resources.versions.at)."""
+    scope = scope_of_search(q, collections, known_at)
+    norm = normalize(q.strip())
+    if _uses_tiers(session, norm):
+        start = None if after is None else cursor.decode(after, KEYS, scope)
+        rows = _tiered(session, norm, collections, limit, start)
+        next_cursor = cursor.encode(KEYS, rows[limit - 1], scope) if len(rows) > limit else None
+        rows = rows[:limit]
+    else:
+        rows, next_cursor = _ranked(session, q, collections, limit, after, scope)
+    return _items(session, q, rows), next_cursor
+
+
+def _ranked(
+    session: Session, q: str, collections: list[str], limit: int, after: str | None, scope: str
+) -> tuple[list[Any], str | None]:
+    """The page in one query, ranked by score then seq, limited."""
     found, matched = _matching(session, q)
     query = select(
         ENTRIES.c.record_id.label("id"),
@@ -100,9 +231,11 @@ def search(
         query = query.where(ENTRIES.c.collection.in_(collections))
     ranked = query.subquery()
     keys = [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
-    scope = scope_of_search(q, collections, known_at)
     page = keyset_page(session, select(ranked), keys, limit=limit, after=after, scope=scope)
-    rows, next_cursor = page.rows, page.next_cursor
+    return page.rows, page.next_cursor
+
+
+def _items(session: Session, q: str, rows: list[Any]) -> list[dict[str, Any]]:
     records = _records(session, rows)
     items = []
     for row in rows:
@@ -115,7 +248,7 @@ def search(
             "snippet": _snippet(row.collection, record, q, row.label),
             "score": row.score,
         })  # fmt: skip
-    return items, next_cursor
+    return items
 
 
 def _records(session: Session, rows: list[Any]) -> dict[tuple[str, Any], Any]:
