@@ -217,15 +217,14 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-def test_include_costs_the_same_queries_for_200_rows_as_for_2(
-    client: TestClient, engine: Engine
-) -> None:
+def test_include_costs_the_same_queries_for_200_rows_as_for_2(client: TestClient) -> None:
     partners = [create(client, "battery-partners")["id"] for _ in range(4)]
     source = create(client, "sources")["id"]
     for i in range(200):
         create(client, "energy-densities", battery_partner_id=partners[i % 4],
                source_id=source if i % 2 else None)  # fmt: skip
     url = f"{API}/energy-densities?include=battery_partner,source,battery&limit="
+    engine = client.app.state.engine  # type: ignore[attr-defined]  # what the app runs on
     with counting(engine) as small:
         two = client.get(url + "2").json()["items"]
     with counting(engine) as large:

@@ -5,7 +5,7 @@ writes would. The oracle is computed here, in Python, from the records the API l
 
 import random
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def _all(client: TestClient, path: str) -> list[dict[str, Any]]:
 def _oracle(client: TestClient, group_by: str, unit: str) -> dict[Any, dict[str, Any]]:
     technology = {b["id"]: b["technology"] for b in _all(client, "batteries")}
     slug = {p["id"]: p["slug"] for p in _all(client, "battery-partners")}
-    key_of = {
+    key_of: Callable[[dict[str, Any]], Any] = {
         "level": lambda f: f["level"],
         "battery_partner": lambda f: slug[f["battery_partner_id"]],
         "year": lambda f: int(f["as_of"][:4]) if f["as_of"] else None,

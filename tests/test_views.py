@@ -346,9 +346,7 @@ def test_search_results_are_distinct_per_collection_and_id(client: TestClient) -
     assert "solid-state packs" in snippet, "the automaker's own text, not the source's"
 
 
-def test_a_landscape_page_costs_two_queries_whatever_its_size(
-    client: TestClient, engine: Engine
-) -> None:
+def test_a_landscape_page_costs_two_queries_whatever_its_size(client: TestClient) -> None:
     # The partnerships with their names joined, then every tier's figures in one query.
     partners = [create(client, "battery-partners")["id"] for _ in range(3)]
     for i in range(60):
@@ -357,11 +355,12 @@ def test_a_landscape_page_costs_two_queries_whatever_its_size(
                              battery_id=battery)["id"]  # fmt: skip
         tied = {"partnership_id": partnership} if i % 3 == 0 else {"battery_id": battery}
         create(client, "energy-densities", battery_partner_id=partners[i % 3], **tied)
+    engine = client.app.state.engine  # type: ignore[attr-defined]  # what the app runs on
     with counting(engine) as small:
         two = client.get(f"{API}/landscape?limit=2").json()["items"]
     with counting(engine) as large:
         many = client.get(f"{API}/landscape?limit=60").json()["items"]
     assert (len(two), len(many)) == (2, 60)
     assert len(large) == len(small), large
-    assert sum("energy_densities" in statement for statement in large) == 1
+    assert sum("energy_densities" in statement for statement in large) == 1, large
     assert all(row["energy_density"] == "300 Wh/kg" for row in many)
