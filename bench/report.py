@@ -90,13 +90,17 @@ def _framework_table(rows: list[Row], db: str) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-METRICS = {"csv export": "rows_per_s", "feed catch-up": "changes_per_s"}
+METRICS = {
+    "csv export": "rows_per_s",
+    "feed catch-up": "changes_per_s",
+    "feed catch-up, httpx client": "changes_per_s",
+}
 
 
 def _cell(case: str, r: Row) -> str:
     if case == "csv export":
         return f"{r['rows_per_s']:,.0f} rows/s, peak {r['peak_rss_mb']:.0f} MB"
-    if case == "feed catch-up":
+    if case.startswith("feed catch-up"):
         served = f" ({r['served_per_s']:,.0f} served)" if "served_per_s" in r else ""
         return f"{r['changes_per_s']:,.0f} changes/s{served}"
     if case.startswith("view: "):

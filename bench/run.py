@@ -261,6 +261,11 @@ def bench_one(
                 for _ in range(opts.rounds)
             ]
             record("feed catch-up", target, _median_round(feeds, "changes_per_s"))
+        feeds = [  # the same with httpx, whose own parsing of 0.5 MB pages caps the rate
+            cases.feed_catch_up(up["app"].base, opts.feed_changes, opts.seconds * 3, "httpx")
+            for _ in range(opts.rounds)
+        ]
+        record("feed catch-up, httpx client", "app", _median_round(feeds, "changes_per_s"))
         figures = cases.batch_upserts(up["app"].base, write_key(url), engine, opts.batch_rounds)
         record("batch 1000 PUTs", "app", figures)
     engine.dispose()
