@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy import Engine, delete, insert, or_, select, text
 
 from app.columns import utcnow
 from app.resources.text_index import ENTRIES, VERSIONS, text_matches
@@ -34,6 +34,17 @@ def test_long_queries_use_the_text_index(engine: Engine) -> None:
                 connection.execute(text("SET enable_seqscan = off"))  # small tables: cheaper
                 lines = [str(row[0]) for row in connection.execute(text(f"EXPLAIN {sql}"))]
                 assert any("ix_search_entry_versions_text_trgm" in line for line in lines), lines
+                # Search's first pass: the names that hold the query (app.views.search).
+                names = or_(*(n.contains("welion", autoescape=True)
+                              for n in (ENTRIES.c.label_norm, ENTRIES.c.local_norm)))  # fmt: skip
+                sql = str(
+                    select(ENTRIES.c.seq)
+                    .where(names)
+                    .compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+                )
+                lines = [str(row[0]) for row in connection.execute(text(f"EXPLAIN {sql}"))]
+                for index in ("ix_search_names_label_trgm", "ix_search_names_local_trgm"):
+                    assert any(index in line for line in lines), lines
     finally:
         with engine.begin() as connection:
             connection.execute(delete(VERSIONS).where(VERSIONS.c.label.like("Filler %")))

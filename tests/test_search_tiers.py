@@ -1,5 +1,6 @@
-"""SQLite reads a search page tier by tier (app.views.search): the same hits, in the same
-order, as the one ranked query, page after page; and no tier sorts its matches."""
+"""Search pages read in tiers (SQLite) or passes (Postgres) (app.views.search): the same
+hits, in the same order, as the one ranked query, page after page; and no query lists every
+text match."""
 
 from typing import Any
 
@@ -12,9 +13,6 @@ from app.views import search
 from tests.builders import API, create
 from tests.conftest import POSTGRES_URL
 
-pytestmark = pytest.mark.skipif(
-    bool(POSTGRES_URL), reason="SQLite's FTS5 tiers; Postgres answers with one ranked query"
-)
 QUERIES = ["volt", "Volt", "olt", "revolt", "voltaic motors", "伏特汽", "wh/kg cell", 'ab"c']
 
 
@@ -65,6 +63,7 @@ def test_tiers_answer_as_the_ranked_query(client: TestClient, engine: Engine, q:
     ]
 
 
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's FTS5 tiers")
 def test_no_tier_lists_every_match(engine: Engine) -> None:
     """The text's and names' matches are walked newest first by their FTS5 tables and stop
     at the page (no sort); exact and prefix names come from the names' indexes."""

@@ -79,12 +79,13 @@ def _matching(session: Session, q: str) -> tuple[FromClause, ColumnElement[bool]
     return ENTRIES, text_matches(q)
 
 
-# SQLite, reading the current entries, for a query the FTS5 tables can answer: the page is
-# read tier by tier (score by score, highest first), each tier newest first and limited to
-# what the page still needs, so no query lists every match ("energy 12" has 60,000 text
-# matches at a million records). An exact or prefix name is found through the names'
-# btree indexes, a name holding the query through the names' FTS5 table, the text alone
-# through the text's (migration 0011). Elsewhere, one ranked query with LIMIT.
+# Reading the current entries, for a query the text indexes can answer (3+ characters), no
+# query lists every match ("energy 12" has 60,000 text matches at a million records). On
+# SQLite the page is read tier by tier (score by score, highest first), each tier newest
+# first and limited to what the page still needs: an exact or prefix name through the
+# names' btree indexes, a name holding the query through the names' FTS5 table, the text
+# alone through the text's (migration 0011). Postgres ranks in two passes (`_in_passes`).
+# Otherwise (known_at, a short query), one ranked query with LIMIT.
 TEXT_FTS = table("search_fts", column("rowid", Integer))
 NAMES_FTS = table("search_names_fts", column("rowid", Integer))
 
@@ -176,12 +177,36 @@ def tier_query(tier: Tier, collections: list[str], after: int | None, limit: int
     return query
 
 
-def _uses_tiers(session: Session, norm: str) -> bool:
-    return (
-        session.get_bind().dialect.name == "sqlite"
-        and not is_past(session)
-        and fts_matches(norm) is not None
-    )
+def _in_passes(
+    session: Session, q: str, collections: list[str], limit: int, start: list[Any] | None
+) -> list[Any]:
+    """Postgres: the page's rows (and one more) in two ranked passes, after `start`'s
+    (score, seq): the hits whose names hold the query (found through the names' trigram
+    indexes, migration 0011: far fewer than the text's), then, only if the page still has
+    room, those whose text alone does."""
+    norm = normalize(q.strip())
+    names = or_(*(name.contains(norm, autoescape=True)
+                  for name in (ENTRIES.c.label_norm, ENTRIES.c.local_norm)))  # fmt: skip
+    rows: list[Any] = []
+    for matched in (and_(names, text_matches(q)), and_(text_matches(q), ~names)):
+        query = select(
+            ENTRIES.c.record_id.label("id"),
+            ENTRIES.c.collection,
+            ENTRIES.c.label,
+            ENTRIES.c.seq,
+            _score(q).label("score"),
+        ).where(matched)
+        if collections:
+            query = query.where(ENTRIES.c.collection.in_(collections))
+        ranked = query.subquery()
+        keys = [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
+        page = select(ranked).order_by(*cursor.order_by(keys)).limit(limit + 1 - len(rows))
+        if start is not None:
+            page = page.where(cursor.after(keys, start))
+        rows += session.execute(page).all()
+        if len(rows) > limit:
+            break
+    return rows
 
 
 def scope_of_search(q: str, collections: list[str], known_at: dt.datetime | None) -> str:
@@ -204,14 +229,16 @@ def search(
     """A page of hits; `session` reads as of `known_at` (app.resources.versions.at)."""
     scope = scope_of_search(q, collections, known_at)
     norm = normalize(q.strip())
-    if _uses_tiers(session, norm):
-        start = None if after is None else cursor.decode(after, KEYS, scope)
-        rows = _tiered(session, norm, collections, limit, start)
-        next_cursor = cursor.encode(KEYS, rows[limit - 1], scope) if len(rows) > limit else None
-        rows = rows[:limit]
-    else:
+    if is_past(session) or fts_matches(norm) is None:  # one ranked query
         rows, next_cursor = _ranked(session, q, collections, limit, after, scope)
-    return _items(session, q, rows), next_cursor
+        return _items(session, q, rows), next_cursor
+    start = None if after is None else cursor.decode(after, KEYS, scope)
+    if session.get_bind().dialect.name == "sqlite":
+        rows = _tiered(session, norm, collections, limit, start)
+    else:
+        rows = _in_passes(session, q, collections, limit, start)
+    next_cursor = cursor.encode(KEYS, rows[limit - 1], scope) if len(rows) > limit else None
+    return _items(session, q, rows[:limit]), next_cursor
 
 
 def _ranked(

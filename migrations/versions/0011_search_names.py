@@ -1,8 +1,9 @@
-"""SQLite: ranked search reads the matches tier by tier, newest first, and stops at the
-page (app.views.search): btree indexes on the entries' normalised names (an exact or
-prefix name), and an FTS5 trigram table over the names (a name that holds the query),
-beside the one over the text (issue 19: "energy 12" listed all 60,000 text matches at a
-million records before ranking them). Postgres keeps its trigram index: nothing here.
+"""Ranked search without listing every text match (app.views.search; issue 19: "energy
+12" listed all 60,000 text matches at a million records before ranking them). SQLite reads
+the matches tier by tier, newest first, and stops at the page: btree indexes on the
+entries' normalised names (an exact or prefix name), and an FTS5 trigram table over the
+names (a name that holds the query), beside the one over the text. Postgres ranks the
+hits whose names hold the query first: trigram indexes on the names.
 
 Revision ID: 0011
 Revises: 0010
@@ -39,6 +40,10 @@ UPGRADE = [
     "VALUES (new.seq, new.label_norm, new.local_norm); END",
     "INSERT INTO search_names_fts(search_names_fts) VALUES ('rebuild')",
 ]
+POSTGRES = {
+    "ix_search_names_label_trgm": "label_norm",
+    "ix_search_names_local_trgm": "local_norm",
+}
 DOWNGRADE = [
     "DROP TABLE search_names_fts",
     "DROP TRIGGER search_names_ai",
@@ -53,9 +58,17 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for statement in UPGRADE:
             op.execute(statement)
+        return
+    for name, column in POSTGRES.items():
+        op.execute(
+            f"CREATE INDEX {name} ON search_entry_versions USING gin ({column} gin_trgm_ops)"
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for statement in DOWNGRADE:
             op.execute(statement)
+        return
+    for name in POSTGRES:
+        op.execute(f"DROP INDEX {name}")
