@@ -58,9 +58,7 @@ def _score(q: str) -> ColumnElement[float]:
     )
 
 
-# Within a score, the most recently written first (the entry's `seq`). One query, limited:
-# the database keeps the page's best rows as it reads the matches (a top-N sort), never
-# sorting them all.
+# Within a score, the most recently written first (the entry's `seq`).
 KEYS = [
     SortKey(literal_column("score", Float), descending=True),
     SortKey(ENTRIES.c.seq, descending=True),
@@ -189,17 +187,8 @@ def _in_passes(
                   for name in (ENTRIES.c.label_norm, ENTRIES.c.local_norm)))  # fmt: skip
     rows: list[Any] = []
     for matched in (and_(names, text_matches(q)), and_(text_matches(q), ~names)):
-        query = select(
-            ENTRIES.c.record_id.label("id"),
-            ENTRIES.c.collection,
-            ENTRIES.c.label,
-            ENTRIES.c.seq,
-            _score(q).label("score"),
-        ).where(matched)
-        if collections:
-            query = query.where(ENTRIES.c.collection.in_(collections))
-        ranked = query.subquery()
-        keys = [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
+        ranked = _hits(q, collections, ENTRIES, matched)
+        keys = _keys(ranked)
         page = select(ranked).order_by(*cursor.order_by(keys)).limit(limit + 1 - len(rows))
         if start is not None:
             page = page.where(cursor.after(keys, start))
@@ -244,8 +233,17 @@ def search(
 def _ranked(
     session: Session, q: str, collections: list[str], limit: int, after: str | None, scope: str
 ) -> tuple[list[Any], str | None]:
-    """The page in one query, ranked by score then seq, limited."""
-    found, matched = _matching(session, q)
+    """The page in one query, ranked by score then seq, limited (the database keeps the
+    page's best rows as it reads the matches: a top-N sort)."""
+    ranked = _hits(q, collections, *_matching(session, q))
+    page = keyset_page(
+        session, select(ranked), _keys(ranked), limit=limit, after=after, scope=scope
+    )
+    return page.rows, page.next_cursor
+
+
+def _hits(q: str, collections: list[str], found: FromClause, matched: ColumnElement[bool]) -> Any:
+    """Every entry of `found` that `matched` selects, with its score: a subquery to page."""
     query = select(
         ENTRIES.c.record_id.label("id"),
         ENTRIES.c.collection,
@@ -256,10 +254,11 @@ def _ranked(
     query = query.where(matched)
     if collections:
         query = query.where(ENTRIES.c.collection.in_(collections))
-    ranked = query.subquery()
-    keys = [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
-    page = keyset_page(session, select(ranked), keys, limit=limit, after=after, scope=scope)
-    return page.rows, page.next_cursor
+    return query.subquery()
+
+
+def _keys(ranked: Any) -> list[SortKey]:
+    return [SortKey(ranked.c.score, descending=True), SortKey(ranked.c.seq, descending=True)]
 
 
 def _items(session: Session, q: str, rows: list[Any]) -> list[dict[str, Any]]:
