@@ -61,27 +61,27 @@ class Dimension(StrEnum):
 GROUP = ("dimension", "unit", "key")
 # The columns of a figure that place it in its groups.
 GROUPED = ("unit", "level", "battery_partner_id", "as_of", "battery_id", "value_min")
+
+
+def _group() -> list[Column[str]]:
+    """Which grouping, which unit, which group: the key both tables start with."""
+    sizes = {"dimension": 16, "unit": 8, "key": 40}
+    return [Column(name, String(sizes[name]), primary_key=True) for name in GROUP]
+
+
 TALLIES = Table(
     "density_tallies",
     metadata,
-    Column("dimension", String(16), primary_key=True),
-    Column("unit", String(8), primary_key=True),
-    Column("key", String(40), primary_key=True),
+    *_group(),
     Column("value", Float(53), primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
 GROUPS = Table(
     "density_groups",
     metadata,
-    Column("dimension", String(16), primary_key=True),
-    Column("unit", String(8), primary_key=True),
-    Column("key", String(40), primary_key=True),
+    *_group(),
     Column("figures", BigInteger, nullable=False),
-    Column("min", Float(53), nullable=False),
-    Column("max", Float(53), nullable=False),
-    Column("mean", Float(53), nullable=False),
-    Column("low", Float(53), nullable=False),
-    Column("high", Float(53), nullable=False),
+    *(Column(name, Float(53), nullable=False) for name in ("min", "max", "mean", "low", "high")),
 )
 # A tally whose figures are all gone is deleted in the same transaction; this (nearly
 # always empty) index finds those without reading the others.
