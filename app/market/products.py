@@ -143,7 +143,7 @@ def battery_technology(battery_id: Any) -> Filter:
         enum_parser(Technology),
         "Technology of the record's battery: `liquid`, `semi_solid`, `all_solid_state`",
     )
-    return through(battery_id, Battery.id, technology)
+    return through(battery_id, Battery.id, technology, broad=True)
 
 
 BATTERIES = ResourceSpec(

@@ -103,14 +103,17 @@ def ref_any_of(param: str, column: Any, target: ResourceSpec, what: str) -> Filt
     return Filter(param, str, f"{what}: the {target.singular}'s {by}. {ANY_OF}", clause)
 
 
-def through(column: Any, target_id: Any, inner: Filter) -> Filter:
+def through(column: Any, target_id: Any, inner: Filter, *, broad: bool = False) -> Filter:
     """`inner`, a filter on the table `column` references, as a filter on `column` itself
-    (`partnerships?country=`: the automaker's): a subquery, no join."""
+    (`partnerships?country=`: the automaker's): a subquery, no join. `broad`: it matches a
+    large share of the table (a technology: one of three), so SQLite must not take
+    `column`'s index for it and sort every match (see `Unsteered`)."""
+    outer = Unsteered(column) if broad else column
     return Filter(
         inner.param,
         inner.annotation,
         inner.description,
-        lambda raw: column.in_(select(target_id).where(inner.clause(raw))),
+        lambda raw: outer.in_(select(target_id).where(inner.clause(raw))),
     )
 
 
