@@ -364,3 +364,26 @@ def test_a_landscape_page_costs_two_queries_whatever_its_size(client: TestClient
     assert len(large) == len(small), large
     assert sum("energy_densities" in statement for statement in large) == 1, large
     assert all(row["energy_density"] == "300 Wh/kg" for row in many)
+
+
+def test_a_technology_filter_keeps_sqlite_on_the_sort_index(client: TestClient) -> None:
+    """`technology=` matches a third of the partnerships: SQLite must walk the sort key's
+    index and stop at the page, not read every match through `battery_id` and sort it."""
+    for technology in ("semi_solid", "liquid", "semi_solid"):
+        battery = create(client, "batteries", technology=technology)
+        create(client, "partnerships", battery_partner_id=battery["battery_partner_id"],
+               battery_id=battery["id"])  # fmt: skip
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with counting(engine) as statements:
+        rows = client.get(f"{API}/landscape?technology=semi_solid&limit=1").json()["items"]
+    assert [row["technology"] for row in rows] == ["semi_solid"]
+    (page,) = [s for s in statements if "ORDER BY" in s and "partnerships" in s]
+    if engine.dialect.name != "sqlite":
+        assert "+" not in page, page
+        return
+    assert "+partnerships.battery_id IN" in page, page
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + page.replace("?", "'semi_solid'", 1).replace("?", "2")
+        ).all()
+    assert not any("TEMP B-TREE" in str(step) for step in plan), plan
