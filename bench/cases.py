@@ -157,7 +157,8 @@ def feed_catch_up(
     each page with orjson; the client's own parsing is timed apart, so what the service
     serves (`served_per_s`) is told from what one Python client keeps up with. The client
     is the standard library's keep-alive `http.client` (one read of the whole body);
-    `client="httpx"` reads through httpx (h11), which itself caps a 0.5 MB page's rate."""
+    `client="httpx"` reads through httpx (h11) instead, to show what the client's own HTTP
+    stack costs."""
     after, seen, parsing, started = 0, 0, 0.0, time.perf_counter()
     with _pages(base, client) as fetch:
         while seen < max_changes and time.perf_counter() - started < seconds:

@@ -261,7 +261,7 @@ def bench_one(
                 for _ in range(opts.rounds)
             ]
             record("feed catch-up", target, _median_round(feeds, "changes_per_s"))
-        feeds = [  # the same with httpx, whose own parsing of 0.5 MB pages caps the rate
+        feeds = [  # the same with httpx: what the client's HTTP stack costs
             cases.feed_catch_up(up["app"].base, opts.feed_changes, opts.seconds * 3, "httpx")
             for _ in range(opts.rounds)
         ]
