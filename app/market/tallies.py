@@ -14,8 +14,8 @@ change log's lock, so concurrent writers never deadlock on a shared count):
 A group's key is text: the level, the technology of the figure's battery, the year of
 `as_of`, the partner's id; `NONE` stands for no value (no battery, undated). A battery's
 new technology moves the tallies of its figures. Migration 0010 fills both tables from
-the figures already there; `tests/test_tallies.py` checks them against a full scan after
-every kind of write.
+the figures already there; `tests/test_tallies.py` checks them against figures computed
+from the records themselves after every kind of write.
 """
 
 from collections import Counter
@@ -118,12 +118,6 @@ def figures(histogram: Select[Any], group: Sequence[str] = ("key",)) -> Select[A
         func.min(case((2 * run.c.run >= run.c.total, run.c.v))).label("low"),
         func.min(case((2 * run.c.run > run.c.total, run.c.v))).label("high"),
     ).group_by(*(run.c[name] for name in group))
-
-
-def groups(session: Session, dimension: Dimension, unit: str) -> list[Any]:
-    """Every group's figures for one grouping and unit, as kept."""
-    query = select(GROUPS).where(GROUPS.c.dimension == dimension.value, GROUPS.c.unit == unit)
-    return list(session.execute(query))
 
 
 def partner_id(session: Session, key: Any) -> Any:
