@@ -217,6 +217,14 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def sqlite_plan(engine: Engine, statement: str, text: str, texts: int) -> list[str]:
+    """SQLite's plan for a statement `counting` caught: its first `texts` parameters bound
+    to `text`, the others to 1."""
+    bound = statement.replace("?", f"'{text}'", texts).replace("?", "1")
+    with engine.connect() as connection:
+        return [str(step) for step in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {bound}")]
+
+
 def test_include_costs_the_same_queries_for_200_rows_as_for_2(client: TestClient) -> None:
     partners = [create(client, "battery-partners")["id"] for _ in range(4)]
     source = create(client, "sources")["id"]

@@ -14,7 +14,7 @@ from app.market.registry import SPECS
 from app.resources.formats import record_json
 from app.resources.rows import _dashed, _iso_utc, shape
 from tests.builders import API, create
-from tests.test_queries import counting
+from tests.test_queries import counting, sqlite_plan
 
 
 def test_rows_are_the_public_models_json(client: TestClient, engine: Engine) -> None:
@@ -86,11 +86,8 @@ def test_an_enum_filter_does_not_steer_sqlite_off_the_sort_index(client: TestCli
     (listing,) = [s for s in statements if "ORDER BY" in s]
     if engine.dialect.name == "sqlite":
         assert "+energy_densities.status = ?" in listing, listing
-        with engine.connect() as connection:
-            plan = connection.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + listing.replace("?", "'x'", 2).replace("?", "1")
-            ).all()
-        assert not any("TEMP B-TREE" in str(step) for step in plan), plan
+        plan = sqlite_plan(engine, listing, "x", 2)
+        assert not any("TEMP B-TREE" in step for step in plan), plan
     else:
         assert "+" not in listing, listing
 

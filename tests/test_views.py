@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from app.market.demo import seed
 from tests.builders import API, create
 from tests.test_errors import assert_problem, fields
-from tests.test_queries import counting
+from tests.test_queries import counting, sqlite_plan
 
 ARTICLE_TABLE = [
     ["NIO", "WeLion", "360 Wh/kg",
@@ -382,8 +382,5 @@ def test_a_technology_filter_keeps_sqlite_on_the_sort_index(client: TestClient) 
         assert "+" not in page, page
         return
     assert "+partnerships.battery_id IN" in page, page
-    with engine.connect() as connection:
-        plan = connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + page.replace("?", "'semi_solid'", 1).replace("?", "2")
-        ).all()
-    assert not any("TEMP B-TREE" in str(step) for step in plan), plan
+    plan = sqlite_plan(engine, page, "semi_solid", 1)
+    assert not any("TEMP B-TREE" in step for step in plan), plan
