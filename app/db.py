@@ -221,6 +221,15 @@ class Prepared:
         return not connection.get_execution_options().get(NEEDS_EVENTS, False)
 
     def first(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        found = self._run(connection, params, many=False)
+        return found[0] if found else None
+
+    def all(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._run(connection, params, many=True)
+
+    def _run(
+        self, connection: Connection, params: dict[str, Any], *, many: bool
+    ) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
@@ -228,8 +237,8 @@ class Prepared:
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, compiled.parameters(params))
-            row = cursor.fetchone()
-            return None if row is None else compiled.row(cursor, row)
+            rows = cursor.fetchall() if many else cursor.fetchmany(1)
+            return [compiled.row(cursor, row) for row in rows]
         finally:
             cursor.close()
 

@@ -76,11 +76,12 @@ def scope_of(*parts: Any) -> str:
 
 
 def encode(keys: Sequence[SortKey], row: Any, scope: str = "") -> str:
-    payload = {
-        "s": signature(keys),
-        "q": scope,
-        "v": [_plain(getattr(row, key.name)) for key in keys],
-    }
+    """A cursor after `row`: a result row (its attributes) or a record (its keys)."""
+    if isinstance(row, dict):
+        values = [row[key.name] for key in keys]
+    else:
+        values = [getattr(row, key.name) for key in keys]
+    payload = {"s": signature(keys), "q": scope, "v": [_plain(value) for value in values]}
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(_mac(raw) + raw).decode().rstrip("=")
 

@@ -36,9 +36,25 @@ def keyset_page(
     """One page of `query` in the order of `keys` (the last one unique), after the cursor
     `after` made for the same `scope`; with `count`, the number of all matching rows. The
     rows must have an attribute for each key, which the next cursor is made of."""
-    total = connection.scalar(select(func.count()).select_from(query.subquery())) if count else None
+    total = counted(connection, query) if count else None
+    rows = list(connection.execute(seek(query, keys, limit=limit, after=after, scope=scope)))
+    return Page(rows[:limit], next_cursor(keys, rows, limit, scope), total)
+
+
+def seek(
+    query: Select[Any], keys: Sequence[SortKey], *, limit: int, after: str | None, scope: str
+) -> Select[Any]:
+    """`query` ordered by `keys`, from past the cursor `after`, one row beyond the page
+    (which says whether another page follows)."""
     if after is not None:
         query = query.where(cursor.after(keys, cursor.decode(after, keys, scope)))
-    rows = list(connection.execute(query.order_by(*cursor.order_by(keys)).limit(limit + 1)))
-    next_cursor = cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None
-    return Page(rows[:limit], next_cursor, total)
+    return query.order_by(*cursor.order_by(keys)).limit(limit + 1)
+
+
+def counted(connection: Session | Connection, query: Select[Any]) -> int | None:
+    return connection.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def next_cursor(keys: Sequence[SortKey], rows: Sequence[Any], limit: int, scope: str) -> str | None:
+    """The cursor after a page's last row, if `seek` found a row beyond it."""
+    return cursor.encode(keys, rows[limit - 1], scope) if len(rows) > limit else None

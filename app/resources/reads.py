@@ -10,8 +10,9 @@ from sqlmodel import Session
 from app.columns import NAME_MAX
 from app.db import Prepared
 from app.problems import NotFound
+from app.resources import pages
 from app.resources.cursor import SortKey
-from app.resources.pages import Page, keyset_page
+from app.resources.pages import Page
 from app.resources.rows import shape
 from app.resources.spec import ResourceSpec
 
@@ -104,5 +105,6 @@ def list_page(
     """A keyset page of records as JSON-ready dicts, made straight from the columns."""
     rows = shape(spec)
     query = select(*rows.columns).where(*where)
-    page = keyset_page(connection, query, keys, limit=limit, after=after, scope=scope, count=count)
-    return Page(rows.records(page.rows), page.next_cursor, page.total)
+    total = pages.counted(connection, query) if count else None
+    found = rows.fetch(connection, pages.seek(query, keys, limit=limit, after=after, scope=scope))
+    return Page(found[:limit], pages.next_cursor(keys, found, limit, scope), total)

@@ -10,9 +10,8 @@ pydantic does).
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Label,
+    Select,
     Uuid,
     bindparam,
     select,
@@ -51,6 +51,23 @@ def _dashed(value: str | None) -> str | None:
     return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
+class _Dashes(dict[str, str | None]):
+    """`_dashed`, remembered: a page names the same partners, batteries and sources again
+    and again, and a dict lookup costs a tenth of the slicing. Bounded: a CSV export of
+    every record must not keep every id."""
+
+    LIMIT = 50_000
+
+    def __missing__(self, value: str) -> str | None:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        dashed = self[value] = _dashed(value)
+        return dashed
+
+
+_DASHES = _Dashes()
+
+
 def _iso_utc(value: str | None) -> str | dt.datetime | None:
     """SQLite's `2026-12-01 09:00:00.123456` (naive UTC, as SQLAlchemy stores it) as the API
     writes it, `2026-12-01T09:00:00.123456Z` (no fraction when it is zero, as pydantic and
@@ -74,7 +91,7 @@ class HexUuid(Uuid[UUID]):
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         if dialect.supports_native_uuid and self.native_uuid:
             return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
-        return _dashed
+        return _DASHES.__getitem__
 
 
 class IsoUTC(UTCDateTime):
@@ -98,6 +115,13 @@ def selected(column: Column[Any], name: str | None = None) -> Column[Any] | Labe
     return column.label(name) if name else column
 
 
+class _Attributes:
+    """A record's values as attributes, for a computed field's property: no copy."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__ = values
+
+
 @dataclass(frozen=True)
 class Shape:
     """How one collection's rows become records."""
@@ -108,20 +132,59 @@ class Shape:
     computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # e.g. energy densities' `display`
     by_id: Prepared  # one record by id (or slug), compiled once
     by_slug: Prepared | None
+    _processors: dict[str, list[Any]] = field(default_factory=dict)  # by dialect
 
     def record(self, row: Sequence[Any]) -> dict[str, Any]:
-        item = dict(zip(self.names, row, strict=True))
+        """A row of `columns`, as SQLAlchemy gives it, as a record."""
+        return self._finish(dict(zip(self.names, row, strict=True)))
+
+    def records(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        return [self.record(row) for row in rows]
+
+    def fetch(
+        self, connection: Connection | Session, statement: Select[Any]
+    ) -> list[dict[str, Any]]:
+        """The records a statement selecting `columns` finds, read off the driver's cursor
+        and converted in one pass: SQLAlchemy's Row objects cost more than the records."""
+        if isinstance(connection, Session):
+            connection = connection.connection()
+        dialect = connection.dialect
+        result = connection.execute(statement)
+        try:
+            cursor = result.cursor
+            rows = cursor.fetchall()
+            if rows and dialect.name not in self._processors:
+                self._processors[dialect.name] = [
+                    column.type._cached_result_processor(dialect, described[1])
+                    for column, described in zip(self.columns, cursor.description, strict=True)
+                ]
+        finally:
+            result.close()
+        return self.convert(rows, dialect.name)
+
+    def convert(self, rows: Sequence[Sequence[Any]], dialect: str) -> list[dict[str, Any]]:
+        """The driver's rows as records, with the processors `fetch` found for `dialect`."""
+        processors = self._processors.get(dialect, ())
+        names = self.names
+        return [
+            self._finish(
+                {
+                    name: value if process is None or value is None else process(value)
+                    for name, process, value in zip(names, processors, row, strict=True)
+                }
+            )
+            for row in rows
+        ]
+
+    def _finish(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.computed:  # from the stored values, before numbers are rewritten
-            view = SimpleNamespace(**item)
+            view = _Attributes(item)
             for name, fget in self.computed:
                 item[name] = fget(view)
         for name in self.numbers:
             if (value := item[name]) is not None:
                 item[name] = json_number(value)
         return item
-
-    def records(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        return [self.record(row) for row in rows]
 
 
 @cache
