@@ -1,7 +1,8 @@
 """The statistics kept by the writes (app.market.tallies) equal the figures' own after every
 kind of write: creates, updates of each grouped field, PUT, deletes, a battery's new
-technology, atomic batches (set-based) and a restore; migration 0010 fills them as the
-writes would. The oracle is computed here, in Python, from the records the API lists."""
+technology, atomic batches (set-based) and a restore; migrations 0010 and 0012 fill them
+as the writes would. Over every figure and over each status's (`status=`, read from the
+kept rows too). The oracle is computed here, in Python, from the records the API lists."""
 
 import random
 import statistics
@@ -28,6 +29,7 @@ from tests.conftest import _clean, fresh_database
 GROUPINGS = ("level", "battery_partner", "year", "technology")
 UNITS = ("Wh/kg", "Wh/L")
 VALUES = (250, 300, 300.5, 350, 400)  # few values, so figures repeat as the market's do
+STATUSES = ("claimed", "targeted", "measured", "certified")
 
 
 def _all(client: TestClient, path: str) -> list[dict[str, Any]]:
@@ -41,9 +43,11 @@ def _all(client: TestClient, path: str) -> list[dict[str, Any]]:
             return items
 
 
-def _oracle(client: TestClient, group_by: str, unit: str) -> dict[Any, dict[str, Any]]:
-    technology = {b["id"]: b["technology"] for b in _all(client, "batteries")}
-    slug = {p["id"]: p["slug"] for p in _all(client, "battery-partners")}
+def _oracle(
+    market: dict[str, list[dict[str, Any]]], group_by: str, unit: str, status: str | None
+) -> dict[Any, dict[str, Any]]:
+    technology = {b["id"]: b["technology"] for b in market["batteries"]}
+    slug = {p["id"]: p["slug"] for p in market["battery-partners"]}
     key_of: Callable[[dict[str, Any]], Any] = {
         "level": lambda f: f["level"],
         "battery_partner": lambda f: slug[f["battery_partner_id"]],
@@ -51,8 +55,8 @@ def _oracle(client: TestClient, group_by: str, unit: str) -> dict[Any, dict[str,
         "technology": lambda f: technology.get(f["battery_id"]),
     }[group_by]
     values: dict[Any, list[float]] = {}
-    for figure in _all(client, "energy-densities"):
-        if figure["unit"] == unit:
+    for figure in market["energy-densities"]:
+        if figure["unit"] == unit and status in (None, figure["status"]):
             values.setdefault(key_of(figure), []).append(figure["value_min"])
     return {
         key: {
@@ -67,14 +71,21 @@ def _oracle(client: TestClient, group_by: str, unit: str) -> dict[Any, dict[str,
 
 
 def assert_kept(client: TestClient) -> None:
+    market = {path: _all(client, path) for path in ("batteries", "battery-partners",
+                                                    "energy-densities")}  # fmt: skip
     for group_by in GROUPINGS:
         for unit in UNITS:
-            params = {"group_by": group_by, "unit": unit}
-            groups = client.get(f"{API}/stats/energy-density", params=params).json()["groups"]
-            got = {
-                g["key"]: {k: v for k, v in g.items() if k not in ("key", "label")} for g in groups
-            }
-            assert got == _oracle(client, group_by, unit), (group_by, unit)
+            for status in (None, *STATUSES):
+                params = {"group_by": group_by, "unit": unit}
+                if status is not None:
+                    params["status"] = status
+                body = client.get(f"{API}/stats/energy-density", params=params).json()
+                got = {
+                    g["key"]: {k: v for k, v in g.items() if k not in ("key", "label")}
+                    for g in body["groups"]
+                }
+                expected = _oracle(market, group_by, unit, status)
+                assert got == expected, (group_by, unit, status)
 
 
 def _figure(rng: random.Random, partners: list[str], batteries: list[str]) -> dict[str, Any]:
@@ -86,14 +97,16 @@ def _figure(rng: random.Random, partners: list[str], batteries: list[str]) -> di
         "value_max": rng.choice([value, None]),
         "unit": rng.choice(UNITS),
         "level": rng.choice(["cell", "module", "pack"]),
-        "status": "claimed",
+        "status": rng.choice(STATUSES),
         "as_of": rng.choice([None, "2024-05-01", "2025-01-31", "2026-12-01"]),
     }
 
 
 def _change(rng: random.Random, partners: list[str], batteries: list[str]) -> dict[str, Any]:
     """One grouped field of a figure, changed."""
-    field = rng.choice(["value", "unit", "level", "as_of", "battery_id", "battery_partner_id"])
+    field = rng.choice(
+        ["value", "unit", "level", "as_of", "battery_id", "battery_partner_id", "status"]
+    )
     fresh = _figure(rng, partners, batteries)
     if field == "value":
         return {"value_min": fresh["value_min"], "value_max": fresh["value_min"]}
@@ -197,10 +210,12 @@ def seeded_url(tmp_path: Path) -> Iterator[str]:
 def test_migration_fills_what_the_writes_keep(seeded_url: str) -> None:
     def kept() -> list[Any]:
         with read_session(get_engine(seeded_url)) as session:
-            return sorted(tuple(r) for r in session.execute(select(GROUPS)))
+            return sorted(session.execute(select(GROUPS)).all())
 
     by_the_writes = kept()
-    assert {(r[0], r[2]) for r in by_the_writes} >= {("year", "2025"), ("technology", "")}
+    groups = {(r.dimension, r.status, r.key) for r in by_the_writes}
+    assert groups >= {("year", "", "2025"), ("technology", "", "")}
+    assert {status for _, status, _ in groups} == {"", *STATUSES}
     downgrade(seeded_url, "0009")
     upgrade(seeded_url)
     assert kept() == by_the_writes

@@ -4,17 +4,18 @@ reads a few thousand rows at any size instead of scanning every figure.
 Two tables, written in each writing transaction as it publishes its changes (under the
 change log's lock, so concurrent writers never deadlock on a shared count):
 
-- `density_tallies`: for each grouping (`dimension`), unit, group and value, how many
-  figures have that `value_min` (a histogram per group; figures repeat, so it is far
-  smaller than the figures);
+- `density_tallies`: for each grouping (`dimension`), status, unit, group and value, how
+  many figures have that `value_min` (a histogram per group; figures repeat, so it is far
+  smaller than the figures). `status` is `EVERY` ('') over all figures, else one status:
+  `status=measured` is the filter analysts use most;
 - `density_groups`: each group's count, min, max, mean and two middle values, recomputed
   from its tallies whenever a transaction changes one of them (`figures`, the same exact
   SQL the filtered statistics run over the figures themselves).
 
 A group's key is text: the level, the technology of the figure's battery, the year of
 `as_of`, the partner's id; `NONE` stands for no value (no battery, undated). A battery's
-new technology moves the tallies of its figures. Migration 0010 fills both tables from
-the figures already there; `tests/test_tallies.py` checks them against figures computed
+new technology moves the tallies of its figures. Migrations 0010 and 0012 fill both tables
+from the figures already there; `tests/test_tallies.py` checks them against figures computed
 from the records themselves after every kind of write.
 """
 
@@ -47,6 +48,7 @@ from app.market.products import Battery, EnergyDensity
 from app.resources import changelog, versions
 
 NONE = ""  # the key of the group of figures with no value for it
+EVERY = ""  # the status of the tallies over all figures, whatever their status
 FIGURES: Table = EnergyDensity.__table__  # type: ignore[attr-defined]
 BATTERIES: Table = Battery.__table__  # type: ignore[attr-defined]
 
@@ -58,14 +60,15 @@ class Dimension(StrEnum):
     year = "year"
 
 
-GROUP = ("dimension", "unit", "key")
+GROUP = ("dimension", "status", "unit", "key")
 # The columns of a figure that place it in its groups.
-GROUPED = ("unit", "level", "battery_partner_id", "as_of", "battery_id", "value_min")
+GROUPED = ("unit", "level", "battery_partner_id", "as_of", "battery_id", "value_min", "status")
 
 
 def _group() -> list[Column[str]]:
-    """Which grouping, which unit, which group: the key both tables start with."""
-    sizes = {"dimension": 16, "unit": 8, "key": 40}
+    """Which grouping, which status, which unit, which group: the key both tables start
+    with."""
+    sizes = {"dimension": 16, "status": 16, "unit": 8, "key": 40}
     return [Column(name, String(sizes[name]), primary_key=True) for name in GROUP]
 
 
@@ -128,7 +131,7 @@ def partner_id(session: Session, key: Any) -> Any:
     return cast(key, Uuid)
 
 
-Delta = Counter[tuple[str, str, str, float]]  # (dimension, unit, key, value) -> change of n
+Delta = Counter[tuple[str, str, str, str, float]]  # (dimension, status, unit, key, value) -> n
 
 
 def keys(row: Any, technology: str | None) -> Iterable[tuple[str, str]]:
@@ -168,7 +171,8 @@ def keep(session: Session, made: list[versions.Version]) -> None:
         (r, 1, technology) for r in after
     ]:
         for dimension, key in keys(row, of.get(row["battery_id"])):
-            delta[(dimension, str(row["unit"]), key, float(row["value_min"]))] += sign
+            for status in (EVERY, str(row["status"])):
+                delta[(dimension, status, str(row["unit"]), key, float(row["value_min"]))] += sign
     moved = {b: old for b, old in old_technology.items() if technology.get(b, old) != old}
     if moved:
         _move_technology(session, delta, moved, technology, exclude=list(changed))
@@ -218,16 +222,19 @@ def _move_technology(
 ) -> None:
     """The figures of batteries whose technology changed (those not changed themselves,
     already counted) leave their old technology's groups for the new one's."""
+    grouped = (FIGURES.c.battery_id, FIGURES.c.status, FIGURES.c.unit, FIGURES.c.value_min)
     query = (
-        select(FIGURES.c.battery_id, FIGURES.c.unit, FIGURES.c.value_min, func.count())
+        select(*grouped, func.count())
         .where(FIGURES.c.battery_id.in_(list(moved)))
-        .group_by(FIGURES.c.battery_id, FIGURES.c.unit, FIGURES.c.value_min)
+        .group_by(*grouped)
     )
     if exclude:
         query = query.where(FIGURES.c.id.not_in(exclude))
-    for battery_id, unit, value, n in session.execute(query):
-        delta[(Dimension.technology.value, unit, moved[battery_id], float(value))] -= n
-        delta[(Dimension.technology.value, unit, technology[battery_id], float(value))] += n
+    for battery_id, status, unit, value, n in session.execute(query):
+        for kept_status in (EVERY, status):
+            tally = (Dimension.technology.value, kept_status, unit)
+            delta[(*tally, moved[battery_id], float(value))] -= n
+            delta[(*tally, technology[battery_id], float(value))] += n
 
 
 def _apply(session: Session, delta: Delta) -> None:
@@ -239,18 +246,17 @@ def _apply(session: Session, delta: Delta) -> None:
     insert = dialect_insert(session)(TALLIES)
     session.execute(
         insert.on_conflict_do_update(
-            index_elements=["dimension", "unit", "key", "value"],
+            index_elements=[*GROUP, "value"],
             set_={"n": TALLIES.c.n + insert.excluded.n},
         ),
-        [dict(zip(("dimension", "unit", "key", "value", "n"), (*k, n), strict=True))
-         for k, n in rows],
+        [dict(zip((*GROUP, "value", "n"), (*k, n), strict=True)) for k, n in rows],
     )  # fmt: skip
     if any(n < 0 for _, n in rows):
         session.execute(delete(TALLIES).where(TALLIES.c.n <= 0))
-    _regroup(session, sorted({k[:3] for k, _ in rows}))
+    _regroup(session, sorted({k[:4] for k, _ in rows}))
 
 
-def _regroup(session: Session, touched: list[tuple[str, str, str]]) -> None:
+def _regroup(session: Session, touched: list[tuple[str, str, str, str]]) -> None:
     """The touched groups' figures, recomputed from their tallies (a group with no tally
     left is deleted)."""
     group = [TALLIES.c[name] for name in GROUP]
@@ -258,7 +264,7 @@ def _regroup(session: Session, touched: list[tuple[str, str, str]]) -> None:
         tuple_(*group).in_(touched)
     )
     found = [row._asdict() for row in session.execute(figures(histogram, GROUP))]
-    gone = set(touched) - {(r["dimension"], r["unit"], r["key"]) for r in found}
+    gone = set(touched) - {tuple(r[name] for name in GROUP) for r in found}
     if gone:
         session.execute(delete(GROUPS).where(tuple_(*(GROUPS.c[n] for n in GROUP)).in_(gone)))
     if found:

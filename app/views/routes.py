@@ -136,6 +136,15 @@ def get_landscape(request: Request, params: LandscapeParams) -> Response:
     return _paged(request, params, "landscape", list(landscape.COLUMNS), fetch)
 
 
+def _one_status(params: Any) -> str | None:
+    """The status the statistics are asked for, when that filter alone is given and names
+    one status: the writes keep those statistics (app.market.tallies)."""
+    given = {name for name in DENSITY_FILTERS if getattr(params, name) is not None}
+    if given != {"status"} or params.q is not None or "," in params.status:
+        return None
+    return str(params.status).strip()
+
+
 @view(
     "/stats/energy-density",
     "Energy-density statistics",
@@ -148,11 +157,13 @@ def get_energy_density_stats(request: Request, params: StatsParams) -> Response:
     `/energy-densities`). Records with no value for the key form one group with key null.
     `battery_partner` groups are keyed by slug and labelled by name; `year` is the year of
     `as_of`."""
-    clauses = where(DENSITY_FILTERS, params)
+    clauses = where(DENSITY_FILTERS, params)  # a 400 for any value that is not valid
     if params.q is not None:
         clauses.append(record_matches(ENERGY_DENSITIES, params.q))
     with read_session(at(request.app.state.engine, params.known_at)) as session:
-        groups = stats.energy_density_stats(session, params.group_by, params.unit, clauses)
+        groups = stats.energy_density_stats(
+            session, params.group_by, params.unit, clauses, one_status=_one_status(params)
+        )
     if wants_csv_for(request, params):
         header = ["key", "label", "count", "min", "max", "mean", "median"]
         return csv_response(f"energy-density-{params.group_by}", header, [groups])

@@ -1,8 +1,9 @@
 """`GET /api/v1/stats/energy-density`: count, min, max, mean and median of `value_min`
 per group.
 
-Over every current figure, the groups are read as the writes keep them
-(app.market.tallies): a few thousand rows at any size. With filters, `q` or `known_at`,
+Over every current figure, or every current figure of one status (`status=measured`),
+the groups are read as the writes keep them (app.market.tallies): a few thousand rows at
+any size. With other filters, `q` or `known_at`,
 the database first counts how many matching figures of each value each group has (a
 histogram), then reads every figure off it, medians included, exactly: the window that
 finds the middle values runs over the histogram's rows, not over a million figures
@@ -60,12 +61,18 @@ def _histogram(group_by: GroupBy, unit: Unit, where: Sequence[ColumnElement[bool
 
 
 def energy_density_stats(
-    session: Session, group_by: GroupBy, unit: Unit, where: Sequence[ColumnElement[bool]]
+    session: Session,
+    group_by: GroupBy,
+    unit: Unit,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    one_status: str | None = None,
 ) -> list[dict[str, Any]]:
     """The groups' figures: as kept by the writes (app.market.tallies) when every figure
-    counts, else computed from the matching figures' histogram."""
-    if not where and not is_past(session):
-        return _kept(session, group_by, unit)
+    counts, or every figure of `one_status` (given when `where` says that alone), else
+    computed from the matching figures' histogram."""
+    if (not where or one_status is not None) and not is_past(session):
+        return _kept(session, group_by, unit, one_status or tallies.EVERY)
     figures = tallies.figures(_histogram(group_by, unit, where)).subquery()
     query = select(figures)
     if group_by is GroupBy.battery_partner:  # joined to the groups only: a few thousand
@@ -78,11 +85,13 @@ def energy_density_stats(
     )
 
 
-def _kept(session: Session, group_by: GroupBy, unit: Unit) -> list[dict[str, Any]]:
+def _kept(session: Session, group_by: GroupBy, unit: Unit, status: str) -> list[dict[str, Any]]:
     """The kept groups: a few thousand rows whatever the number of figures (partners
     joined to the groups for their slugs and names)."""
     kept = tallies.GROUPS
-    query = select(kept).where(kept.c.dimension == group_by.value, kept.c.unit == unit.value)
+    query = select(kept).where(
+        kept.c.dimension == group_by.value, kept.c.status == status, kept.c.unit == unit.value
+    )
     if group_by is GroupBy.battery_partner:
         partner = BatteryPartner.__table__  # type: ignore[attr-defined]
         on = partner.c.id == tallies.partner_id(session, kept.c.key)
