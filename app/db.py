@@ -4,7 +4,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -214,40 +214,40 @@ class Prepared:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, Compiled] = {}
 
     @staticmethod
     def runs_on(connection: Connection) -> bool:
         return not connection.get_execution_options().get(NEEDS_EVENTS, False)
 
     def first(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        found = self._run(connection, params, many=False)
+        found = self.all(connection, params)
         return found[0] if found else None
 
     def all(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return self._run(connection, params, many=True)
-
-    def _run(
-        self, connection: Connection, params: dict[str, Any], *, many: bool
-    ) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(params))
-            rows = cursor.fetchall() if many else cursor.fetchmany(1)
-            return [compiled.row(cursor, row) for row in rows]
-        finally:
-            cursor.close()
+            compiled = self._compiled[dialect.name] = Compiled(self.statement, dialect)
+        rows, processors = compiled.run(connection, params)
+        return [
+            tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ]
 
 
-class _Compiled:
+class Compiled:
+    """A statement compiled for one dialect, run on the DBAPI cursor: its SQL, its bound
+    parameters by compiled name (`bound`), and SQLAlchemy's bind and result processors."""
+
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled: Any = statement.compile(dialect=dialect)
         self.sql: str = compiled.string
         self.positional: list[str] | None = compiled.positiontup
+        self.bound: dict[str, Any] = dict(compiled.binds)
         self.binds = {
             name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()
         }
@@ -265,17 +265,26 @@ class _Compiled:
                 values[name] = process(values[name])
         return values if self.positional is None else [values[n] for n in self.positional]
 
-    def row(self, cursor: Any, row: Any) -> tuple[Any, ...]:
-        if self.processors is None:
-            codes = [column[1] for column in cursor.description]
-            self.processors = [
-                kind._cached_result_processor(self.dialect, code)
-                for kind, code in zip(self.types, codes, strict=True)
-            ]
-        return tuple(
-            value if process is None or value is None else process(value)
-            for process, value in zip(self.processors, row, strict=True)
-        )
+    def run(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> tuple[Sequence[Any], list[Any]]:
+        """The driver's rows, unprocessed, and the processor of each column (None: as is)."""
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            # SQLAlchemy's own run of a statement on a given cursor: its events (whatever
+            # watches the SQL, tests counting queries, sees these too), and a driver's error
+            # raised as SQLAlchemy's, its connection invalidated when the server is gone.
+            connection._cursor_execute(cursor, self.sql, self.parameters(params))
+            rows = cursor.fetchall()
+            if self.processors is None:
+                codes = [column[1] for column in cursor.description]
+                self.processors = [
+                    kind._cached_result_processor(self.dialect, code)
+                    for kind, code in zip(self.types, codes, strict=True)
+                ]
+            return rows, self.processors
+        finally:
+            cursor.close()
 
 
 def read_now(engine: Engine, fn: Callable[[Connection], T]) -> T:

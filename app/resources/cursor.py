@@ -8,6 +8,7 @@ import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -40,12 +41,27 @@ _PARSERS: dict[type, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class SortKey:
+    """One key of a sort. Its `nullable` and `ordering` are worked out once (a key lives as
+    long as its sort, app.resources.query caches those): through an ORM attribute's proxy
+    they cost more than the rest of a page's statement."""
+
     column: Any  # an ORM column attribute
     descending: bool = False
 
-    @property
+    @cached_property
     def nullable(self) -> bool:
         return bool(self.column.nullable) if hasattr(self.column, "nullable") else True
+
+    @cached_property
+    def ordering(self) -> Any:
+        """NULL counts as the highest value: last ascending, first descending. That is
+        Postgres's own order (and PostgREST's), so a b-tree index serves both directions;
+        SQLite is told explicitly. A column without NULLs gets a plain ASC/DESC, which
+        SQLite can read off an index."""
+        column = self.column
+        if not self.nullable:
+            return column.desc() if self.descending else column.asc()
+        return column.desc().nulls_first() if self.descending else column.asc().nulls_last()
 
     @property
     def name(self) -> str:
@@ -124,16 +140,7 @@ def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
 
 
 def order_by(keys: Sequence[SortKey]) -> list[Any]:
-    """NULL counts as the highest value: last ascending, first descending. That is
-    Postgres's own order (and PostgREST's), so a b-tree index serves both directions;
-    SQLite is told explicitly. A column without NULLs gets a plain ASC/DESC, which SQLite
-    can read off an index."""
-    return [
-        (k.column.desc() if k.descending else k.column.asc())
-        if not k.nullable
-        else (k.column.desc().nulls_first() if k.descending else k.column.asc().nulls_last())
-        for k in keys
-    ]
+    return [key.ordering for key in keys]
 
 
 def _row_value_exact(keys: Sequence[SortKey], values: Sequence[Any]) -> bool:

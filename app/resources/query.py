@@ -3,7 +3,7 @@ that put them in the OpenAPI and validate them (a bad value is a 400 naming the 
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query, Request
@@ -182,7 +182,7 @@ class Queryable:
         return scope_of(self.spec.path, asked(query))
 
     def sort_keys(self, raw: str | None) -> list[SortKey]:
-        return parse_sort(self.spec.table, raw, self.sortable)
+        return list(_sort_keys(self.spec, raw, self.sortable))
 
     def include_names(self, raw: str | None) -> list[str]:
         names = [n.strip() for n in (raw or "").split(",") if n.strip()]
@@ -195,6 +195,13 @@ class Queryable:
                 f"include: unknown '{unknown[0]}'; this collection can include {known}.",
             )
         return list(dict.fromkeys(names))
+
+
+@lru_cache(maxsize=512)  # the same keys for the same sort: each makes its ORDER BY once
+def _sort_keys(
+    spec: ResourceSpec, raw: str | None, sortable: tuple[str, ...]
+) -> tuple[SortKey, ...]:
+    return tuple(parse_sort(spec.table, raw, sortable))
 
 
 @cache

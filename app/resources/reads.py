@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.columns import NAME_MAX
 from app.db import Prepared
 from app.problems import NotFound
-from app.resources import pages
+from app.resources import cursor, pages, plans
 from app.resources.cursor import SortKey
 from app.resources.pages import Page
 from app.resources.rows import shape
@@ -102,9 +102,17 @@ def list_page(
     count: bool = False,
     scope: str = "",
 ) -> Page:
-    """A keyset page of records as JSON-ready dicts, made straight from the columns."""
+    """A keyset page of records as JSON-ready dicts, made straight from the columns; its
+    statement compiled once for each shape of request (app.resources.plans)."""
+    if isinstance(connection, Session):
+        connection = connection.connection()
     rows = shape(spec)
-    query = select(*rows.columns).where(*where)
-    total = pages.counted(connection, query) if count else None
-    found = rows.fetch(connection, pages.seek(query, keys, limit=limit, after=after, scope=scope))
+    total = pages.counted(connection, select(*rows.columns).where(*where)) if count else None
+    conditions = list(where)
+    if after is not None:
+        conditions.append(cursor.after(keys, cursor.decode(after, keys, scope)))
+    found = plans.rows(connection, rows, spec.path, conditions, keys, limit + 1)
+    if found is None:
+        query = select(*rows.columns).where(*conditions).order_by(*cursor.order_by(keys))
+        found = rows.fetch(connection, query.limit(limit + 1))
     return Page(found[:limit], pages.next_cursor(keys, found, limit, scope), total)

@@ -153,18 +153,20 @@ class Shape:
         try:
             cursor = result.cursor
             rows = cursor.fetchall()
-            if rows and dialect.name not in self._processors:
-                self._processors[dialect.name] = [
+            processors = self._processors.get(dialect.name)
+            if processors is None:
+                processors = self._processors[dialect.name] = [
                     column.type._cached_result_processor(dialect, described[1])
                     for column, described in zip(self.columns, cursor.description, strict=True)
                 ]
         finally:
             result.close()
-        return self.convert(rows, dialect.name)
+        return self.convert(rows, processors)
 
-    def convert(self, rows: Sequence[Sequence[Any]], dialect: str) -> list[dict[str, Any]]:
-        """The driver's rows as records, with the processors `fetch` found for `dialect`."""
-        processors = self._processors.get(dialect, ())
+    def convert(
+        self, rows: Sequence[Sequence[Any]], processors: Sequence[Any]
+    ) -> list[dict[str, Any]]:
+        """The driver's rows as records, each column through its processor (None: as is)."""
         names = self.names
         return [
             self._finish(
