@@ -1,0 +1,146 @@
+"""A prototype for issue 19's landscape under load: each partnership's shown figure kept.
+
+    .venv/bin/python bench/landscape_shown.py --database-url sqlite:///bench/data/S.db
+
+A landscape page runs two queries: the partnerships with their names, then the figure
+each one shows, chosen among three tiers of candidates by a window over the page's figures
+(app.views.landscape). The next step for the landscape's first page under load is to keep
+the chosen figure by the writes, as the statistics are (app.market.tallies), leaving one
+indexed query a page. This script measures that without changing the schema: it fills a
+TEMP table with every partnership's shown figure (the same tier query over all of them,
+what a migration's backfill would run), then times, in process, medians of rounds:
+
+1. a first page as the service makes it today (`landscape.page`);
+2. the prototype: the page query joined to the kept figures, one query, rows built by the
+   same `_row`;
+3. the load case's list page (energy densities of one status and level, by `-value_min`:
+   `reads.list_page`), the yardstick the target compares the landscape with;
+
+and checks that 1 and 2 give the same rows. The keeper that would maintain the table on
+publish is not built: a figure's write would re-choose the shown figure of the
+partnerships it hangs from (its own, its battery's, its partner's).
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import Column, Float, MetaData, String, Table, Uuid, select
+from sqlmodel import Session
+
+import app.tables  # noqa: F401 - every table on the metadata
+from app.db import get_engine
+from app.resources import pages, reads
+from app.resources.catalog import catalog
+from app.resources.query import queryable
+from app.views import landscape
+
+SHOWN = Table(
+    "landscape_shown",
+    MetaData(),
+    Column("partnership_id", Uuid, primary_key=True),
+    Column("value_min", Float(53)),
+    Column("value_max", Float(53)),
+    Column("unit", String(8)),
+    Column("level", String(16)),
+    Column("status", String(16)),
+    Column("source", String(200)),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _fill(session: Session) -> int:
+    """Every partnership's shown figure, chosen by the service's own tier query, a
+    thousand partnerships at a time."""
+    SHOWN.create(session.connection())
+    partnerships = list(session.execute(select(*(landscape.PARTNERSHIP.c[n] for n in
+                                                   landscape.HANGS))))  # fmt: skip
+    for start in range(0, len(partnerships), 1000):
+        chunk = partnerships[start : start + 1000]
+        shown = landscape._figures(session, chunk)
+        rows = [
+            {"partnership_id": p_id, **{n: getattr(f, n) for n in landscape.SHOWN},
+             "source": f.source}
+            for p_id, f in shown.items()
+        ]  # fmt: skip
+        if rows:
+            session.execute(SHOWN.insert(), rows)
+    return len(partnerships)
+
+
+def _kept_page(session: Session, limit: int) -> list[dict[str, Any]]:
+    query = landscape.PAGE.add_columns(
+        *(SHOWN.c[n].label(f"shown_{n}") for n in (*landscape.SHOWN, "source"))
+    ).outerjoin(SHOWN, SHOWN.c.partnership_id == landscape.PARTNERSHIP.c.id)
+    found = pages.keyset_page(session, query, landscape.KEYS, limit=limit)
+    return [landscape._row(p, _Shown(p) if p.shown_value_min is not None else None)
+            for p in found.rows]  # fmt: skip
+
+
+class _Shown:
+    """A kept figure as `landscape._row` reads one."""
+
+    def __init__(self, row: Any) -> None:
+        for name in (*landscape.SHOWN, "source"):
+            setattr(self, name, getattr(row, f"shown_{name}"))
+
+
+def timed(fn: Callable[[], Any], rounds: int, calls: int) -> float:
+    fn()
+    spent = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        spent.append((time.perf_counter() - started) / calls * 1000)
+    return statistics.median(spent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="sqlite:///bench/data/S.db")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=50)
+    opts = parser.parse_args()
+    engine = get_engine(opts.database_url)
+    figures = catalog.by_path("energy-densities")
+    table = figures.sa_table
+    by_value = queryable(figures).sort_keys("-value_min")
+    one_list = [table.c.status == "measured", table.c.level == "pack"]
+    with Session(engine) as session:
+        started = time.perf_counter()
+        count = _fill(session)
+        filled_ms = (time.perf_counter() - started) * 1000
+        today, _ = landscape.page(session, [], limit=50, after=None, scope="")
+        same = _kept_page(session, 50) == today
+        connection = session.connection()
+        results = {
+            "today: `landscape.page`, two queries": timed(
+                lambda: landscape.page(session, [], limit=50, after=None, scope=""),
+                opts.rounds, opts.calls),
+            "prototype: the kept figures joined, one query": timed(
+                lambda: _kept_page(session, 50), opts.rounds, opts.calls),
+            "the list page (`reads.list_page`)": timed(
+                lambda: reads.list_page(connection, figures, keys=by_value, where=one_list,
+                                        limit=50),
+                opts.rounds, opts.calls),
+        }  # fmt: skip
+        session.rollback()
+    print(f"{engine.dialect.name} {engine.url.database}: {count:,} partnerships, first page")
+    print(f"(the kept figures filled in {filled_ms:.0f} ms)\n")
+    print("| what | ms a page (median of rounds) |\n|---|---:|")
+    for name, ms in results.items():
+        print(f"| {name} | {ms:.2f} |")
+    print(f"\nthe prototype's rows equal today's: {same}")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
