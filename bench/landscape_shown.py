@@ -21,11 +21,8 @@ publish is not built: a figure's write would re-choose the shown figure of the
 partnerships it hangs from (its own, its battery's, its partner's).
 """
 
-import argparse
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,7 @@ from app.resources import pages, reads
 from app.resources.catalog import catalog
 from app.resources.query import queryable
 from app.views import landscape
+from bench.list_costs import medians, options
 
 SHOWN = Table(
     "landscape_shown",
@@ -91,23 +89,8 @@ class _Shown:
             setattr(self, name, getattr(row, f"shown_{name}"))
 
 
-def timed(fn: Callable[[], Any], rounds: int, calls: int) -> float:
-    fn()
-    spent = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        spent.append((time.perf_counter() - started) / calls * 1000)
-    return statistics.median(spent)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default="sqlite:///bench/data/S.db")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=50)
-    opts = parser.parse_args()
+    opts = options(__doc__, rounds=5, calls=50)
     engine = get_engine(opts.database_url)
     figures = catalog.by_path("energy-densities")
     table = figures.sa_table
@@ -120,23 +103,25 @@ def main() -> None:
         today, _ = landscape.page(session, [], limit=50, after=None, scope="")
         same = _kept_page(session, 50) == today
         connection = session.connection()
-        results = {
-            "today: `landscape.page`, two queries": timed(
-                lambda: landscape.page(session, [], limit=50, after=None, scope=""),
-                opts.rounds, opts.calls),
-            "prototype: the kept figures joined, one query": timed(
-                lambda: _kept_page(session, 50), opts.rounds, opts.calls),
-            "the list page (`reads.list_page`)": timed(
-                lambda: reads.list_page(connection, figures, keys=by_value, where=one_list,
-                                        limit=50),
-                opts.rounds, opts.calls),
-        }  # fmt: skip
+        results = medians(
+            {
+                "today: `landscape.page`, two queries": lambda _: landscape.page(
+                    session, [], limit=50, after=None, scope=""
+                ),
+                "prototype: the kept figures joined, one query": lambda _: _kept_page(session, 50),
+                "the list page (`reads.list_page`)": lambda _: reads.list_page(
+                    connection, figures, keys=by_value, where=one_list, limit=50
+                ),
+            },
+            opts.rounds,
+            opts.calls,
+        )
         session.rollback()
     print(f"{engine.dialect.name} {engine.url.database}: {count:,} partnerships, first page")
     print(f"(the kept figures filled in {filled_ms:.0f} ms)\n")
     print("| what | ms a page (median of rounds) |\n|---|---:|")
-    for name, ms in results.items():
-        print(f"| {name} | {ms:.2f} |")
+    for name, us in results.items():
+        print(f"| {name} | {us / 1000:.2f} |")
     print(f"\nthe prototype's rows equal today's: {same}")
     if not same:
         sys.exit(1)

@@ -35,12 +35,30 @@ from app.resources.rows import dumps, shape
 PAGES = [(s, level) for s in ("claimed", "measured", "targeted") for level in ("cell", "pack")]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def options(doc: str, rounds: int, calls: int) -> argparse.Namespace:
+    """A measure's options: the dataset, and how many rounds of how many calls a step."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--database-url", default="sqlite:///bench/data/S.db")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--calls", type=int, default=200)
-    opts = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--calls", type=int, default=calls)
+    return parser.parse_args()
+
+
+def medians(steps: dict[str, Callable[[int], Any]], rounds: int, calls: int) -> dict[str, float]:
+    """Each step's µs a call, the median of `rounds` interleaved rounds (a slow second of
+    the machine hits every step)."""
+    spent: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            for i in range(calls):
+                step(i)
+            spent[name].append((time.perf_counter() - started) / calls * 1e6)
+    return {name: statistics.median(values) for name, values in spent.items()}
+
+
+def main() -> None:
+    opts = options(__doc__, rounds=9, calls=200)
     engine = get_engine(opts.database_url)
     spec = catalog.by_path("energy-densities")
     asked, rows, table = queryable(spec), shape(spec), spec.sa_table
@@ -95,17 +113,11 @@ def main() -> None:
         "the read with its statement built, run through SQLAlchemy": built_each_time,
     }
     same = planned(0).rows == built_each_time(0)
-    spent: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(opts.rounds):
-        for name, step in steps.items():
-            started = time.perf_counter()
-            for i in range(opts.calls):
-                step(i)
-            spent[name].append((time.perf_counter() - started) / opts.calls * 1e6)
+    spent = medians(steps, opts.rounds, opts.calls)
     print(f"{engine.dialect.name}, {engine.url.database}: one list page, in process\n")
     print("| step | µs (median of rounds) |\n|---|---:|")
-    for name, values in spent.items():
-        print(f"| {name} | {statistics.median(values):.0f} |")
+    for name, us in spent.items():
+        print(f"| {name} | {us:.0f} |")
     print(f"\nthe two reads give the same records: {same}")
     if not same:
         sys.exit(1)

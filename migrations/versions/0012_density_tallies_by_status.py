@@ -19,6 +19,7 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Written out again rather than imported from 0010: a migration stays as it ran.
 # A group's key as app.market.tallies writes it: the partner's id as dashed text, the
 # year as digits, '' for no value (SQLite stores UUIDs as 32 hex digits, dates as text).
 KEYS = {
