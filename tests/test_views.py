@@ -347,7 +347,8 @@ def test_search_results_are_distinct_per_collection_and_id(client: TestClient) -
 
 
 def test_a_landscape_page_costs_two_queries_whatever_its_size(client: TestClient) -> None:
-    # The partnerships with their names joined, then every tier's figures in one query.
+    # The partnerships with their names joined, then every tier's figures in one query
+    # (on Postgres a SET LOCAL first: the join order as written, app.views.landscape).
     partners = [create(client, "battery-partners")["id"] for _ in range(3)]
     for i in range(60):
         battery = create(client, "batteries", battery_partner_id=partners[i % 3])["id"]
