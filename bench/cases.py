@@ -244,7 +244,8 @@ PUT_FIELDS = (
 )
 
 
-def _rows(engine: Engine, round_: int, size: int) -> list[dict[str, Any]]:
+def energy_rows(engine: Engine, round_: int, size: int) -> list[dict[str, Any]]:
+    """Round `round_`'s `size` energy densities (by id), as the table holds them."""
     table: Any = EnergyDensity.__table__  # type: ignore[attr-defined]
     with engine.connect() as connection:
         query = select(table).order_by(table.c.id).offset(round_ * size).limit(size)
@@ -265,7 +266,8 @@ def core_upsert(engine: Engine, rows: list[dict[str, Any]]) -> None:
         connection.execute(statement, rows)
 
 
-def _core_upsert(engine: Engine, rows: list[dict[str, Any]], note: str) -> None:
+def core_update(engine: Engine, rows: list[dict[str, Any]], note: str) -> None:
+    """The rows changed through Core as a batch of PUTs changes them: note, time, version."""
     now = dt.datetime.now(dt.UTC)
     core_upsert(
         engine,
@@ -277,6 +279,19 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID | dt.date) else value
 
 
+def put_operations(rows: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """A `/batch` operation for each energy-density row: PUT as it is, with a new note."""
+    return [
+        {
+            "method": "PUT",
+            "collection": "energy-densities",
+            "id": str(row["id"]),
+            "body": {**{f: _plain(row[f]) for f in PUT_FIELDS}, "note": note},
+        }
+        for row in rows
+    ]
+
+
 def batch_upserts(base: str, key: str, engine: Engine, rounds: int) -> dict[str, Any]:
     """Rounds of 1000 PUTs of existing energy densities through /batch (each a real change,
     with its change-log entry), against Core upserts of the same rows in the same run.
@@ -285,20 +300,12 @@ def batch_upserts(base: str, key: str, engine: Engine, rounds: int) -> dict[str,
     done = 0
     with httpx.Client(base_url=base, timeout=600) as client:
         for round_ in range(rounds):
-            rows = _rows(engine, round_, 1000)
+            rows = energy_rows(engine, round_, 1000)
             stamp = f"{time.time_ns()}"
             started = time.perf_counter()
-            _core_upsert(engine, rows, f"core {stamp}")
+            core_update(engine, rows, f"core {stamp}")
             timing["core"] += time.perf_counter() - started
-            operations = [
-                {
-                    "method": "PUT",
-                    "collection": "energy-densities",
-                    "id": str(row["id"]),
-                    "body": {**{f: _plain(row[f]) for f in PUT_FIELDS}, "note": f"bench {stamp}"},
-                }
-                for row in rows
-            ]
+            operations = put_operations(rows, f"bench {stamp}")
             started = time.perf_counter()
             answer = client.post(
                 "/api/v1/batch",

@@ -12,6 +12,7 @@ around it. The two reads must give the same records.
 """
 
 import argparse
+import sqlite3
 import statistics
 import sys
 import time
@@ -21,7 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select
+import psycopg
+from sqlalchemy import make_url, select
 from starlette.requests import Request
 
 import app.tables  # noqa: F401 - every table on the metadata
@@ -55,6 +57,25 @@ def medians(steps: dict[str, Callable[[int], Any]], rounds: int, calls: int) -> 
                 step(i)
             spent[name].append((time.perf_counter() - started) / calls * 1e6)
     return {name: statistics.median(values) for name, values in spent.items()}
+
+
+def copy_of(url: str, name: str) -> str:
+    """A throwaway copy of the dataset at `url` (a file beside it, or a database made from
+    it as a template), for a measure that writes; its URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = Path(str(parsed.database)).with_name(f"{name}.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(str(parsed.database)) as source, sqlite3.connect(target) as copy:
+            source.backup(copy)
+        return parsed.set(database=str(target)).render_as_string(hide_password=False)
+    copy_name = f"{parsed.database}_{name}"
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{copy_name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{copy_name}" TEMPLATE "{parsed.database}"')
+    return parsed.set(database=copy_name).render_as_string(hide_password=False)
 
 
 def main() -> None:

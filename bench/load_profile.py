@@ -1,7 +1,7 @@
 """Where a request's time goes: the API under wrk load while py-spy samples it.
 
     .venv/bin/pip install py-spy     # a tool for this script only, not a dependency
-    .venv/bin/python bench/profile.py --db sqlite --case "get one" --seconds 20
+    .venv/bin/python bench/load_profile.py --db sqlite --case "get one" --seconds 20
 
 Starts the API with one worker on the S dataset (made by bench/run.py), loads it with
 the case's paths and records py-spy's `--gil` samples: the time the worker held the GIL,
