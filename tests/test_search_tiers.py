@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from app.db import read_session
 from app.views import search
@@ -78,23 +78,34 @@ def test_no_tier_lists_every_match(engine: Engine, at_scale: bool) -> None:
     at the page (no sort); exact and prefix names come from the names' indexes, also with
     the statistics ANALYZE leaves at L, where nearly every local name is '' (SQLite's
     documented way to plan as for a large database: sqlite_stat1 written, then reloaded)."""
-    if at_scale:
-        with engine.begin() as connection:
-            connection.execute(text("ANALYZE"))  # makes sqlite_stat1
-            connection.execute(
-                text("INSERT INTO sqlite_stat1 VALUES ('search_entry_versions', :index, :stat)"),
-                [{"index": index, "stat": stat} for index, stat in AT_SCALE.items()],
-            )
-            connection.execute(text("ANALYZE sqlite_schema"))
     with engine.connect() as connection:
-        for tier in search.tiers("volt"):
-            query = search.tier_query(tier, [], 10**9, 51)
-            sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-            plan = [str(row) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
-            if tier.score < 0.75:
-                assert any("VIRTUAL TABLE" in row for row in plan), (tier.score, plan)
-                assert not any("TEMP B-TREE" in row for row in plan), (tier.score, plan)
-            else:
-                searched = [row for row in plan if "SEARCH" in row or "SCAN" in row]
-                assert len(searched) == 2, plan  # label and local name, each by its index
-                assert all("ix_search_names_" in row and "SEARCH" in row for row in searched)
+        if at_scale:  # in this connection's transaction only, rolled back below
+            _plan_as_at_scale(connection)
+        try:
+            for tier in search.tiers("volt"):
+                query = search.tier_query(tier, [], 10**9, 51)
+                literal = {"literal_binds": True}
+                sql = str(query.compile(dialect=engine.dialect, compile_kwargs=literal))
+                explained = connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+                plan = [str(row) for row in explained]
+                if tier.score < 0.75:
+                    assert any("VIRTUAL TABLE" in row for row in plan), (tier.score, plan)
+                    assert not any("TEMP B-TREE" in row for row in plan), (tier.score, plan)
+                else:
+                    searched = [row for row in plan if "SEARCH" in row or "SCAN" in row]
+                    assert len(searched) == 2, plan  # label and local name, each by its index
+                    assert all("ix_search_names_" in r and "SEARCH" in r for r in searched)
+        finally:
+            connection.rollback()
+            connection.execute(text("ANALYZE sqlite_schema"))  # the suite's own statistics
+
+
+def _plan_as_at_scale(connection: Connection) -> None:
+    """The search entries' statistics replaced with L's, and loaded."""
+    connection.execute(text("ANALYZE search_entry_versions"))  # makes sqlite_stat1
+    connection.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'search_entry_versions'"))
+    connection.execute(
+        text("INSERT INTO sqlite_stat1 VALUES ('search_entry_versions', :index, :stat)"),
+        [{"index": index, "stat": stat} for index, stat in AT_SCALE.items()],
+    )
+    connection.execute(text("ANALYZE sqlite_schema"))
