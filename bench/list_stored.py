@@ -36,7 +36,7 @@ from app.resources import cursor, reads
 from app.resources.catalog import catalog
 from app.resources.fields import json_number
 from app.resources.query import queryable
-from app.resources.rows import dumps, selected
+from app.resources.rows import dumps, selected, shape
 from bench.list_costs import PAGES, copy_of, medians, options
 
 FILL = """
@@ -66,6 +66,7 @@ def main() -> None:
     keys = asked.sort_keys("-value_min")
     body = cast(text("energy_densities.body"), Text).label("body")
     sort_names = [key.name for key in keys]
+    numbers = set(shape(spec).numbers)  # floats a record writes as the public model does
     prepared = Prepared(  # compiled once, as today's read is (app.resources.plans)
         select(body, *(selected(table.c[name]) for name in sort_names))
         .where(table.c.status == bindparam("status"), table.c.level == bindparam("level"))
@@ -88,8 +89,9 @@ def main() -> None:
         next_cursor = None
         if len(rows) > 50:  # the sort keys as a record holds them (360, not 360.0)
             last = dict(zip(sort_names, rows[49][1:], strict=True))
-            if last["value_min"] is not None:
-                last["value_min"] = json_number(last["value_min"])
+            for name in numbers.intersection(sort_names):
+                if last[name] is not None:
+                    last[name] = json_number(last[name])
             next_cursor = cursor.encode(keys, last)
         return dumps({"items": items, "next_cursor": next_cursor})
 
