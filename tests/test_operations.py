@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import SQLITE_CACHE_KIB, get_engine
 from tests.builders import API
 from tests.live import Server, cli
 
@@ -141,6 +142,20 @@ def test_sqlite_that_cannot_be_opened_is_503_then_heals_without_restart(tmp_path
         assert httpx.get(f"{server.base}/readyz").status_code == 200
     finally:
         server.stop()
+
+
+def test_sqlite_connections_are_set_up_for_a_large_file(tmp_path: Path) -> None:
+    """WAL (readers beside the writer) and a page cache that holds a million records' hot
+    pages, on every connection the app opens (each pooled connection has its own)."""
+    engine = get_engine(f"sqlite:///{tmp_path}/set-up.db")
+    try:
+        with engine.connect() as one, engine.connect() as two:
+            for connection in (one, two):
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                assert cache == -SQLITE_CACHE_KIB, "negative: KiB, not pages"
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
