@@ -5,17 +5,21 @@ POST/PUT go set-based) and once with the set-based path switched off; the answer
 the change log and the search index must be the same, up to server-made ids and times.
 """
 
+import itertools
 import re
 import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from app.columns import utcnow
+from app.resources.catalog import catalog
+from app.resources.changelog import CHANGES
 from app.resources.text_index import ENTRIES, SearchEntryVersion
+from app.resources.versions import versions_of
 from app.sync import batch
 from app.sync.imports import Line, import_lines
 from tests.builders import API
@@ -111,8 +115,32 @@ def _apply(
     }
     seqs = [item["seq"] for item in changes["items"]]
     assert seqs == list(range(before + 1, before + 1 + len(seqs))), "in order, no gaps"
+    _versions_in_step(engine)
     _clean(engine)
     return seen
+
+
+def _versions_in_step(engine: Engine) -> None:
+    """Every record's open version is the record as it is now, numbered by its last change,
+    and its versions follow each other without a gap: whether they were copied from the live
+    rows (a table's changes consecutive, each record once) or sent as staged."""
+    key = (CHANGES.c.collection, CHANGES.c.record_id)
+    with engine.connect() as connection:
+        last_changes = select(*key, func.max(CHANGES.c.seq)).group_by(*key)
+        last = {(path, record_id): seq for path, record_id, seq in connection.execute(last_changes)}
+        for spec in catalog:
+            live, versions = spec.sa_table, versions_of(spec.sa_table)
+            now = {row.id: row._asdict() for row in connection.execute(select(live))}
+            history: dict[Any, list[Any]] = {}
+            for version in connection.execute(select(versions).order_by(versions.c.seq)):
+                history.setdefault(version.id, []).append(version)
+            for record_id, row in now.items():
+                *closed, current = history[record_id]
+                assert current.valid_to is None
+                assert {name: getattr(current, name) for name in row} == row, spec.path
+                assert current.seq == last[(spec.path, record_id)]
+                times = [(v.valid_from, v.valid_to) for v in [*closed, current]]
+                assert all(a[1] == b[0] for a, b in itertools.pairwise(times)), "no gap, no overlap"
 
 
 @pytest.fixture

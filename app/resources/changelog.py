@@ -164,7 +164,7 @@ def publish(session: Session) -> int | None:
     ]
     for keeper in _keepers:
         keeper(session, made)
-    versions.record(session, made, now)
+    versions.record(session, made, now, CHANGES)
     text_index.flush(session, now)
     last = first + len(staged) - 1
     session.execute(update(ChangeHead).where(col(ChangeHead.id) == 1).values(seq=last))

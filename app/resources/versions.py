@@ -25,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     event,
     insert,
+    null,
     or_,
     select,
     update,
@@ -124,28 +125,78 @@ class Version:
     row: dict[str, Any] | None  # the columns after the change; None: deleted
 
 
-def record(session: Session, versions: Sequence[Version], now: dt.datetime) -> None:
+def record(session: Session, versions: Sequence[Version], now: dt.datetime, log: Table) -> None:
     """Close each record's open version and open its new one, a few statements a table. A
-    record changed twice in one transaction gets one version: nothing saw the one between."""
+    record changed twice in one transaction gets one version: nothing saw the one between.
+
+    `log`: the change log, whose rows for `versions` are written already. Where a table's
+    changes have consecutive seqs and each record changes once (a batch's run, any single
+    write), the database copies the new versions from the live rows itself, each with its
+    seq from the log: two statements, no row sent from Python (a fifth of a 1000-record
+    batch went into sending them). Otherwise the rows as staged are sent."""
     first: dict[str, dict[Any, Version]] = {}
     last: dict[str, dict[Any, Version]] = {}
+    seqs: dict[str, list[int]] = {}
     for version in versions:
         first.setdefault(version.table, {}).setdefault(version.record_id, version)
         last.setdefault(version.table, {})[version.record_id] = version
+        seqs.setdefault(version.table, []).append(version.seq)
     for live, firsts in first.items():
-        table = _shadowed[live][1]
-        closing = [{"b_id": record_id} for record_id, v in firsts.items() if not v.created]
-        opening = [
-            {**v.row, "seq": v.seq, "valid_from": now, "valid_to": None}
-            for v in last[live].values()
-            if v.row is not None
-        ]
-        if closing:
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.valid_to.is_(None))
-                .values(valid_to=now)
-            )
-            session.execute(statement, closing)
-        if opening:
-            session.execute(insert(table), opening)
+        its = seqs[live]
+        if len(firsts) == len(its) and its[-1] - its[0] == len(its) - 1:
+            _copy_from_live(session, live, its[0], its[-1], now, log)
+        else:
+            _send_rows(session, live, firsts, last[live], now)
+
+
+def _copy_from_live(
+    session: Session, live: str, first: int, last: int, now: dt.datetime, log: Table
+) -> None:
+    """The versions of the records changed by `log`'s seqs first..last, all of this table."""
+    table, versions = _shadowed[live]
+    changed = log.c.seq.between(first, last)
+    session.execute(
+        update(versions)
+        .where(
+            versions.c.valid_to.is_(None),
+            versions.c.id.in_(select(log.c.record_id).where(changed, log.c.op != "create")),
+        )
+        .values(valid_to=now)
+    )
+    copied = (
+        select(
+            log.c.seq,
+            *table.columns,
+            bindparam("valid_from", now, type_=versions.c.valid_from.type),
+            null().label("valid_to"),  # typed by the column it goes into
+        )
+        .join_from(log, table, table.c.id == log.c.record_id)
+        .where(changed)
+    )
+    names = ["seq", *(c.name for c in table.columns), "valid_from", "valid_to"]
+    session.execute(insert(versions).from_select(names, copied))
+
+
+def _send_rows(
+    session: Session,
+    live: str,
+    firsts: dict[Any, Version],
+    lasts: dict[Any, Version],
+    now: dt.datetime,
+) -> None:
+    table = _shadowed[live][1]
+    closing = [{"b_id": record_id} for record_id, v in firsts.items() if not v.created]
+    opening = [
+        {**v.row, "seq": v.seq, "valid_from": now, "valid_to": None}
+        for v in lasts.values()
+        if v.row is not None
+    ]
+    if closing:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.valid_to.is_(None))
+            .values(valid_to=now)
+        )
+        session.execute(statement, closing)
+    if opening:
+        session.execute(insert(table), opening)
