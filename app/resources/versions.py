@@ -144,25 +144,34 @@ def record(session: Session, versions: Sequence[Version], now: dt.datetime, log:
     for live, firsts in first.items():
         its = seqs[live]
         if len(firsts) == len(its) and its[-1] - its[0] == len(its) - 1:
-            _copy_from_live(session, live, its[0], its[-1], now, log)
+            closes = not all(v.created for v in firsts.values())
+            _copy_from_live(session, live, (its[0], its[-1]), now, log, closes=closes)
         else:
             _send_rows(session, live, firsts, last[live], now)
 
 
 def _copy_from_live(
-    session: Session, live: str, first: int, last: int, now: dt.datetime, log: Table
+    session: Session,
+    live: str,
+    seqs: tuple[int, int],
+    now: dt.datetime,
+    log: Table,
+    *,
+    closes: bool,
 ) -> None:
-    """The versions of the records changed by `log`'s seqs first..last, all of this table."""
+    """The versions of the records changed by `log`'s seqs (first, last), all of this table;
+    `closes`: some of them had a version before (not only creates), to be closed."""
     table, versions = _shadowed[live]
-    changed = log.c.seq.between(first, last)
-    session.execute(
-        update(versions)
-        .where(
-            versions.c.valid_to.is_(None),
-            versions.c.id.in_(select(log.c.record_id).where(changed, log.c.op != "create")),
+    changed = log.c.seq.between(*seqs)
+    if closes:
+        session.execute(
+            update(versions)
+            .where(
+                versions.c.valid_to.is_(None),
+                versions.c.id.in_(select(log.c.record_id).where(changed, log.c.op != "create")),
+            )
+            .values(valid_to=now)
         )
-        .values(valid_to=now)
-    )
     copied = (
         select(
             log.c.seq,
