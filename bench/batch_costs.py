@@ -10,8 +10,13 @@ as the benchmark's batch case does (`bench.cases`): first through Core's
 HTTP. The rates are the medians of plain rounds; then one more round runs under cProfile,
 whose cumulative times give each part's share (cProfile inflates the parts that make many
 Python calls, so the shares are a guide, the rates the measure).
+
+`--drop-index NAME` (repeatable) drops an index on the copy first: what keeping that index
+in the write's transaction costs a batch (a what-if bounding a design that would keep it
+elsewhere, not a design).
 """
 
+import argparse
 import cProfile
 import pstats
 import statistics
@@ -21,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
 
 import app.tables  # noqa: F401 - every table on the metadata
 from app.db import get_engine, write_session
@@ -69,8 +76,11 @@ def applied(engine: Any, operations: list[dict[str, Any]]) -> tuple[float, float
 
 
 def main() -> None:
-    opts = options(__doc__, rounds=5, calls=1000)
+    opts = options(__doc__, rounds=5, calls=1000, more=_drop_index_option)
     engine = get_engine(copy_of(opts.database_url, "batch"))
+    with engine.begin() as connection:
+        for name in opts.drop_index:
+            connection.execute(text(f'DROP INDEX "{name}"'))
     rows = cases.energy_rows(engine, 0, opts.calls)
     parse_s, batch_s, core_s = [], [], []
 
@@ -91,13 +101,18 @@ def main() -> None:
         one_round(i)
     batch_rate = len(rows) / statistics.median(batch_s)
     core_rate = len(rows) / statistics.median(core_s)
+    without = f"; without {', '.join(opts.drop_index)}" if opts.drop_index else ""
     print(f"{engine.dialect.name}, {len(rows)} PUTs a batch, medians of {opts.rounds} rounds: "
           f"batch {batch_rate:,.0f} records/s, Core {core_rate:,.0f} records/s, "
           f"{batch_rate / core_rate:.2f}× of Core; the body's parse "
-          f"{statistics.median(parse_s) * 1e3:.1f} ms of it\n")  # fmt: skip
+          f"{statistics.median(parse_s) * 1e3:.1f} ms of it{without}\n")  # fmt: skip
     profiler = cProfile.Profile()
     one_round(opts.rounds, profiler)  # the batch alone profiled
     _shares(pstats.Stats(profiler))
+
+
+def _drop_index_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--drop-index", action="append", default=[], metavar="NAME")
 
 
 def _shares(stats: pstats.Stats) -> None:

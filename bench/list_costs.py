@@ -37,12 +37,20 @@ from app.resources.rows import dumps, shape
 PAGES = [(s, level) for s in ("claimed", "measured", "targeted") for level in ("cell", "pack")]
 
 
-def options(doc: str, rounds: int, calls: int) -> argparse.Namespace:
-    """A measure's options: the dataset, and how many rounds of how many calls a step."""
+def options(
+    doc: str,
+    rounds: int,
+    calls: int,
+    more: Callable[[argparse.ArgumentParser], Any] | None = None,
+) -> argparse.Namespace:
+    """A measure's options: the dataset, and how many rounds of how many calls a step;
+    `more` adds a script's own."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--database-url", default="sqlite:///bench/data/S.db")
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--calls", type=int, default=calls)
+    if more is not None:
+        more(parser)
     return parser.parse_args()
 
 
