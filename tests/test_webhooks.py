@@ -2,12 +2,15 @@
 CRUD and its rules, deliveries in order through failures and outages, replay, the address
 rules, a disabled webhook, two processes delivering each change once."""
 
+import asyncio
 import datetime as dt
 import importlib.util
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,11 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
+from app.db import get_engine
 from app.main import create_app
+from app.schema import upgrade
 from app.settings import Settings
+from app.sync.deliveries import IDLE_POLL_S, Deliverer
 from app.sync.webhooks import Webhook
 from tests.builders import API, create
-from tests.conftest import _clean
+from tests.conftest import _clean, fresh_database
 from tests.live import ROOT, Server, free_port
 from tests.test_errors import assert_problem
 
@@ -330,3 +336,36 @@ def test_the_secret_is_not_in_the_database(
     with engine.connect() as connection:
         row = connection.execute(Webhook.__table__.select()).one()  # type: ignore[attr-defined]
     assert made["secret"] not in str(tuple(row))
+
+
+def test_before_migrate_the_failure_is_logged_once_then_its_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server started before `migrate` looks for webhook work every second and fails each
+    time: one traceback, not one a second, and a line when the look works again."""
+    for url in fresh_database(tmp_path, "early"):
+        with caplog.at_level(logging.INFO, logger="app.sync.deliveries"):
+            failed = asyncio.run(_started_before_migrate(url, caplog))
+        assert len(failed) == 1, [r.message for r in failed]
+        assert failed[0].exc_info is not None, "the first failure keeps its traceback"
+
+
+async def _started_before_migrate(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> list[logging.LogRecord]:
+    """The failures logged over four looks before `migrate`; returns once a look works."""
+    engine = get_engine(url)
+    deliverer = Deliverer(engine, b"k" * 32, allow_private=True, scale=1.0)
+    deliverer.start()
+    try:
+        await asyncio.sleep(IDLE_POLL_S * 3.5)
+        failed = [r for r in caplog.records if "looking for work failed" in r.message]
+        await asyncio.to_thread(upgrade, url)
+        deadline = time.monotonic() + 30
+        while not any("looking for work again" in r.message for r in caplog.records):
+            assert time.monotonic() < deadline, "no line said the look works again"
+            await asyncio.sleep(0.1)
+    finally:
+        await deliverer.stop()
+        engine.dispose()
+    return failed

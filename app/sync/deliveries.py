@@ -115,6 +115,7 @@ class Deliverer:
 
     async def _run(self) -> None:
         last_lag = 0.0
+        failing: str | None = None  # the failure last logged, until a look succeeds
         while not self._stopping:
             self._wake.clear()
             try:
@@ -128,8 +129,22 @@ class Deliverer:
                 if time.monotonic() - last_lag > LAG_EVERY_S:
                     last_lag = time.monotonic()
                     await asyncio.to_thread(measure_lag, self.engine)
-            except Exception:  # the database is away: try again in a moment
-                log.warning("webhooks: looking for work failed", exc_info=True)
+            except Exception as exc:  # the database is away, or not migrated yet: try again
+                # The traceback once a kind of failure, not once a second until it ends.
+                # A database error's own text: SQLAlchemy's adds the statement's parameters,
+                # a time among them, which differ every look.
+                said = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+                if said != failing:
+                    log.warning(
+                        "webhooks: looking for work failed; trying again every %s s",
+                        IDLE_POLL_S,
+                        exc_info=True,
+                    )
+                failing = said
+            else:
+                if failing is not None:
+                    log.info("webhooks: looking for work again")
+                failing = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
 
