@@ -2,7 +2,7 @@
 slower? Rounds alternate between the two servers so that the machine's drift hits both.
 
     .venv/bin/python bench/compare.py --base 31528e7                 # GET one, list page
-    .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "get one,list page"
+    .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "list page, 20 deep"
 
 The other commit is checked out as a git worktree in the temporary folder and served by this
 virtualenv (its code first on PYTHONPATH), so both sides run with the same libraries.
@@ -55,7 +55,11 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite", choices=("sqlite", "postgres"))
     parser.add_argument("--size", default="S")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--cases", default="get one,list page")
+    parser.add_argument(
+        "--cases",
+        default="get one; list page",
+        help="case names separated by semicolons (a name may hold a comma: 'list page, 20 deep')",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -64,7 +68,7 @@ def main() -> None:
     url = dataset_url(opts.db, opts.size, opts.pg)
     ensure_dataset(url, opts.size)
     trees = {"this": BENCH.parent, "base": worktree(opts.base)}
-    wanted = opts.cases.split(",")
+    wanted = [name.strip() for name in opts.cases.split(";")]
     figures: dict[tuple[str, str], list[float]] = {}
     engine = create_engine(url)
     with contextlib.ExitStack() as stack:
@@ -72,7 +76,10 @@ def main() -> None:
             name: stack.enter_context(server(name, tree, url, opts.workers))
             for name, tree in trees.items()
         }
-        chosen = [c for c in cases.loads(up["this"].base, None, "", engine) if c.name in wanted]
+        known = cases.loads(up["this"].base, None, "", engine)
+        if unknown := set(wanted) - {c.name for c in known}:
+            parser.error(f"no case {sorted(unknown)}; the cases: {[c.name for c in known]}")
+        chosen = [c for c in known if c.name in wanted]
         for case in chosen:  # warm both, then alternate
             for target in up.values():
                 load.run(target.base, case.app, seconds=1, connections=case.connections)
