@@ -26,6 +26,13 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # with it, 1.2× with 16 MB or more (bench/sqlite_sizes.py). The cache fills only as pages
 # are read, so a small file never costs the whole of it.
 SQLITE_CACHE_KIB = 16 * 1024
+# A cap on the memory of all of a process's SQLite connections together (a process-wide
+# pragma): past it, the caches recycle their least recent pages instead of growing. Each
+# pooled connection has its own cache and a pool holds up to 15; uncapped, a worker's
+# caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
+# Three caches' worth: the pool hands out the connection returned last, so a worker reads
+# through a few hot connections, not every pooled one in turn.
+SQLITE_HEAP_LIMIT_KIB = 3 * SQLITE_CACHE_KIB
 # SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
 # reads and then writes can fail with SQLITE_BUSY even with a busy timeout.
 WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
@@ -67,6 +74,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT_KIB * 1024}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -97,7 +105,11 @@ def get_engine(url: str) -> Engine:
     if is_sqlite(url):
         _prepare_sqlite_folder(url)
         busy = sqlite_busy_timeout(url)
-        engine = create_engine(url, connect_args={"timeout": busy}, **JSON_CODEC)
+        # LIFO: reads on the event loop take one connection at a time, and the one they get
+        # is the one whose cache is hot (FIFO turns every pooled cache over in turn).
+        engine = create_engine(
+            url, connect_args={"timeout": busy}, pool_use_lifo=True, **JSON_CODEC
+        )
         _configure_sqlite(engine, busy)
         # Try the folder again on every connection, so a fixed disk heals without a restart.
         event.listen(engine, "do_connect", lambda *_: _prepare_sqlite_folder(url))

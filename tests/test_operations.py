@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.db import SQLITE_CACHE_KIB, get_engine
+from app.db import SQLITE_CACHE_KIB, SQLITE_HEAP_LIMIT_KIB, get_engine
 from tests.builders import API
 from tests.live import Server, cli
 
@@ -146,7 +146,8 @@ def test_sqlite_that_cannot_be_opened_is_503_then_heals_without_restart(tmp_path
 
 def test_sqlite_connections_are_set_up_for_a_large_file(tmp_path: Path) -> None:
     """WAL (readers beside the writer) and a page cache that holds a million records' hot
-    pages, on every connection the app opens (each pooled connection has its own)."""
+    pages, on every connection the app opens (each pooled connection has its own), all of
+    them under one cap; and the pool hands out the connection returned last."""
     engine = get_engine(f"sqlite:///{tmp_path}/set-up.db")
     try:
         with engine.connect() as one, engine.connect() as two:
@@ -154,6 +155,11 @@ def test_sqlite_connections_are_set_up_for_a_large_file(tmp_path: Path) -> None:
                 assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
                 assert cache == -SQLITE_CACHE_KIB, "negative: KiB, not pages"
+                cap = connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar()
+                assert cap == SQLITE_HEAP_LIMIT_KIB * 1024
+            last_returned = one.connection.dbapi_connection  # `two` goes back first
+        with engine.connect() as again:
+            assert again.connection.dbapi_connection is last_returned, "the hot one, LIFO"
     finally:
         engine.dispose()
 
