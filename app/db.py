@@ -30,9 +30,10 @@ SQLITE_CACHE_KIB = 16 * 1024
 # pragma): past it, the caches recycle their least recent pages instead of growing. Each
 # pooled connection has its own cache and a pool holds up to 15; uncapped, a worker's
 # caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
-# Three caches' worth: the pool hands out the connection returned last, so a worker reads
-# through a few hot connections, not every pooled one in turn.
-SQLITE_HEAP_LIMIT_KIB = 3 * SQLITE_CACHE_KIB
+# Two caches' worth: the pool hands out the connection returned last, so a worker's reads
+# on the event loop go through one hot connection, not every pooled one in turn (capped at
+# three caches, the worker still grew 40 MB: bench/results/20261203T0914.json).
+SQLITE_HEAP_LIMIT_KIB = 2 * SQLITE_CACHE_KIB
 # SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
 # reads and then writes can fail with SQLITE_BUSY even with a busy timeout.
 WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
