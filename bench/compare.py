@@ -3,10 +3,13 @@ slower? Rounds alternate between the two servers so that the machine's drift hit
 
     .venv/bin/python bench/compare.py --base 31528e7                 # GET one, list page
     .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "list page, 20 deep"
+    .venv/bin/python bench/compare.py --base HEAD --patch bench/prototypes/get_one_on_loop.diff \
+        --db postgres --cases "get one"
 
-The other commit is checked out as a git worktree in the temporary folder and served by this
-virtualenv (its code first on PYTHONPATH), so both sides run with the same libraries.
-Only 127.0.0.1 is loaded. Prints the medians and the ratio this checkout ÷ base.
+The other commit is checked out as a git worktree in the temporary folder and served from
+there by this virtualenv, so both sides run with the same libraries. With `--patch`, "this"
+is not the checkout but the base commit with the patch applied (a prototype kept as a diff),
+in a second worktree. Only 127.0.0.1 is loaded. Prints the medians and the ratio this ÷ base.
 """
 
 import argparse
@@ -30,12 +33,17 @@ BENCH = Path(__file__).resolve().parent
 PORTS = {"this": 18500, "base": 18600}
 
 
-def worktree(rev: str) -> Path:
-    """`rev` checked out beside the project (made once, moved to `rev` every time)."""
-    path = Path(tempfile.gettempdir()) / "battery-intel-compare-base"
+def worktree(rev: str, name: str = "base", patch: Path | None = None) -> Path:
+    """`rev` checked out beside the project (made once, reset to `rev` every time), with
+    `patch` applied on top when given."""
+    path = Path(tempfile.gettempdir()) / f"battery-intel-compare-{name}"
     if not (path / ".git").exists():
         subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True)
-    subprocess.run(["git", "-C", str(path), "checkout", "--detach", "-q", rev], check=True)
+    git = ["git", "-C", str(path)]
+    subprocess.run([*git, "checkout", "--detach", "-q", "--force", rev], check=True)
+    subprocess.run([*git, "reset", "--hard", "-q", rev], check=True)
+    if patch is not None:
+        subprocess.run([*git, "apply", str(patch.resolve())], check=True)
     return path
 
 
@@ -45,7 +53,7 @@ def server(name: str, tree: Path, url: str, workers: int) -> Iterator[servers.Se
     env = {"DATABASE_URL": url, "PYTHONPATH": str(tree), "LOG_LEVEL": "warning"}
     command += ["--workers", str(workers)]
     log = BENCH / "out" / f"compare-{name}.log"
-    with servers.running(name, command, PORTS[name], env, log, "/readyz") as up:
+    with servers.running(name, command, PORTS[name], env, log, "/readyz", cwd=tree) as up:
         yield up
 
 
@@ -60,6 +68,9 @@ def main() -> None:
         default="get one; list page",
         help="case names separated by semicolons (a name may hold a comma: 'list page, 20 deep')",
     )
+    parser.add_argument(
+        "--patch", type=Path, help="serve the base with this diff applied as 'this'"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -67,7 +78,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     url = dataset_url(opts.db, opts.size, opts.pg)
     ensure_dataset(url, opts.size)
-    trees = {"this": BENCH.parent, "base": worktree(opts.base)}
+    this_tree = worktree(opts.base, "patched", opts.patch) if opts.patch else BENCH.parent
+    trees = {"this": this_tree, "base": worktree(opts.base)}
     wanted = [name.strip() for name in opts.cases.split(";")]
     figures: dict[tuple[str, str], list[float]] = {}
     engine = create_engine(url)

@@ -80,9 +80,16 @@ def _wait(server: Server, path: str, seconds: float = 60) -> None:
 
 @contextlib.contextmanager
 def running(
-    name: str, command: list[str], port: int, env: dict[str, str], log: Path, ready: str
+    name: str,
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    ready: str,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
-    """A server in its own process group, stopped (group and all) on the way out."""
+    """A server in its own process group, stopped (group and all) on the way out. `python -m`
+    imports from `cwd` before PYTHONPATH: another checkout's server runs in that checkout."""
     with socket.socket() as probe:  # a stray server there would answer in our place
         if probe.connect_ex((HOST, port)) == 0:
             raise RuntimeError(f"port {port} is already in use; stop what listens there")
@@ -90,7 +97,7 @@ def running(
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
