@@ -359,10 +359,21 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         "windows": _minutes(tally.samples, width), "window_s": width,
         "rss_mb_warm": warm, "rss_mb_end": last,
         "rss_growth_mb": {pid: round(last.get(pid, 0) - size, 1) for pid, size in warm.items()},
+        "rss_mb_by_window": _by_window(memory, width, opts.seconds),
         "feed": feed,
     }  # fmt: skip
     result["failed"] = verdict(result, opts.smoke)
     return result
+
+
+def _by_window(
+    memory: list[tuple[float, dict[int, float]]], width: float, seconds: float
+) -> dict[int, list[float]]:
+    """Each worker's RSS at the end of every window: whether growth levels off (a cache
+    filling up to its cap) or keeps on (a leak) is read from this, not from one difference."""
+    ends = [min(width * (k + 1), seconds) for k in range(int(-(-seconds // width)))]
+    taken = [min(memory, key=lambda sample: abs(sample[0] - end))[1] for end in ends]
+    return {pid: [round(sizes.get(pid, 0.0), 1) for sizes in taken] for pid in memory[-1][1]}
 
 
 def _markdown(info: dict[str, str], results: list[dict[str, Any]]) -> str:
@@ -387,6 +398,12 @@ def _markdown(info: dict[str, str], results: list[dict[str, Any]]) -> str:
             f"{feed['found_once']} of {feed['acknowledged']} ({feed['missing']} missing, "
             f"{feed['repeated']} repeated) | {'; '.join(r['failed']) or 'met'} |"
         )
+    lines.append("")
+    for r in results:
+        curves = "; ".join(
+            " → ".join(f"{mb:.0f}" for mb in sizes) for sizes in r["rss_mb_by_window"].values()
+        )
+        lines.append(f"RSS of each worker at each window's end, {r['db']} (MB): {curves}.")
     lines += ["", END]
     return "\n".join(lines)
 
