@@ -244,18 +244,13 @@ class Prepared:
         return found[0] if found else None
 
     def all(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        dialect = connection.dialect
+        return processed(*self.compiled_for(connection.dialect).run(connection, params))
+
+    def compiled_for(self, dialect: Dialect) -> "Compiled":
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = Compiled(self.statement, dialect)
-        rows, processors = compiled.run(connection, params)
-        return [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        return compiled
 
 
 class Compiled:
@@ -294,16 +289,30 @@ class Compiled:
             # watches the SQL, tests counting queries, sees these too), and a driver's error
             # raised as SQLAlchemy's, its connection invalidated when the server is gone.
             connection._cursor_execute(cursor, self.sql, self.parameters(params))
-            rows = cursor.fetchall()
-            if self.processors is None:
-                codes = [column[1] for column in cursor.description]
-                self.processors = [
-                    kind._cached_result_processor(self.dialect, code)
-                    for kind, code in zip(self.types, codes, strict=True)
-                ]
-            return rows, self.processors
+            return cursor.fetchall(), self.processors_for(cursor.description)
         finally:
             cursor.close()
+
+    def processors_for(self, description: Sequence[Any]) -> list[Any]:
+        """Each column's result processor, which depends on the driver's type code for it:
+        read from the first cursor that ran the statement (its `description`)."""
+        if self.processors is None:
+            self.processors = [
+                kind._cached_result_processor(self.dialect, column[1])
+                for kind, column in zip(self.types, description, strict=True)
+            ]
+        return self.processors
+
+
+def processed(rows: Sequence[Any], processors: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows as SQLAlchemy's `execute` gives them: each value through its processor."""
+    return [
+        tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def read_now(engine: Engine, fn: Callable[[Connection], T]) -> T:
@@ -317,7 +326,8 @@ async def read(engine: Engine, fn: Callable[[Connection], T], *, bounded: bool =
     load also waits for the GIL: it runs right here. Postgres reads wait on the network,
     so they go to the threadpool: one trip a request. So does a read whose cost grows with
     the data (`count=true`, a text search): on the event loop it would stall every other
-    request, while in a thread SQLite releases the GIL as it works."""
+    request, while in a thread SQLite releases the GIL as it works. (A Postgres record by
+    id skips this: it is awaited on the loop, app.loop_reads.)"""
     if engine.dialect.name == "sqlite" and bounded:
         return read_now(engine, fn)
     return await run_in_threadpool(read_now, engine, fn)

@@ -3,8 +3,7 @@ slower? Rounds alternate between the two servers so that the machine's drift hit
 
     .venv/bin/python bench/compare.py --base 31528e7                 # GET one, list page
     .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "list page, 20 deep"
-    .venv/bin/python bench/compare.py --base HEAD --patch bench/prototypes/get_one_on_loop.diff \
-        --db postgres --cases "get one"
+    .venv/bin/python bench/compare.py --base HEAD --patch idea.diff --db postgres --cases "get one"
 
 The other commit is checked out as a git worktree in the temporary folder and served from
 there by this virtualenv, so both sides run with the same libraries. With `--patch`, "this"

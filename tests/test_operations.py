@@ -173,14 +173,19 @@ def test_postgres_outage_is_503_and_heals_without_restart(migrated: tuple[str, s
         "--skip-systemctl-redirect",
         *_cluster(),
     ]
+    one = f"{server.base}{API}/sources/{uuid.uuid4()}"  # read on the loop (app.loop_reads)
     try:
         assert httpx.get(f"{server.base}{API}/sources").status_code == 200
+        assert httpx.get(one).status_code == 404
         subprocess.run([*cluster, "stop", "--", "-m", "fast"], check=True, timeout=60)
         try:
             statuses = {
-                httpx.get(f"{server.base}{API}/sources", timeout=30).status_code for _ in range(3)
+                httpx.get(url, timeout=30).status_code
+                for url in (f"{server.base}{API}/sources", one)
+                for _ in range(3)
             }
             assert statuses == {503}
+            assert int(httpx.get(one, timeout=30).headers["retry-after"]) > 0
             down = httpx.get(f"{server.base}{API}/sources", timeout=30)
             assert int(down.headers["retry-after"]) > 0
             assert httpx.get(f"{server.base}/readyz", timeout=30).status_code == 503
@@ -191,6 +196,7 @@ def test_postgres_outage_is_503_and_heals_without_restart(migrated: tuple[str, s
             assert time.monotonic() < deadline, "did not heal"
             time.sleep(0.5)
         assert httpx.get(f"{server.base}/readyz").status_code == 200
+        assert httpx.get(one).status_code == 404
         assert server.process.poll() is None, "the same process"
     finally:
         server.stop()

@@ -41,7 +41,9 @@ IN_FLIGHT = Gauge(
     "http_requests_in_flight", "Requests being answered.", multiprocess_mode="livesum"
 )
 POOL_IN_USE = Gauge(
-    "db_pool_connections_in_use", "Database connections checked out.", multiprocess_mode="livesum"
+    "db_pool_connections_in_use",
+    "Database connections checked out (the engine's, and Postgres' reads on the event loop).",
+    multiprocess_mode="livesum",
 )
 FEED_HEAD = Gauge("change_feed_head_seq", "The last change seq committed.", multiprocess_mode="max")
 
@@ -130,7 +132,8 @@ class Observe:
         timed.observe(seconds)
         pool = getattr(self.engine, "pool", None)
         if pool is not None and hasattr(pool, "checkedout"):
-            POOL_IN_USE.set(pool.checkedout())
+            loop_reads = getattr(getattr(scope.get("app"), "state", None), "loop_reads", None)
+            POOL_IN_USE.set(pool.checkedout() + (loop_reads.in_use if loop_reads else 0))
         fields = {
             "request_id": request_id,
             "method": method,

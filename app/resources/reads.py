@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.columns import NAME_MAX
 from app.db import Prepared
+from app.loop_reads import LoopReads
 from app.problems import NotFound
 from app.resources import cursor, pages, plans
 from app.resources.cursor import SortKey
@@ -74,21 +75,37 @@ def record_id(connection: Connection, spec: ResourceSpec, key: str) -> UUID | No
     return found_id
 
 
-def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, Any]:
-    """One record as JSON-ready values (see app.resources.rows), or a 404."""
+def _by_key(spec: ResourceSpec, key: str) -> tuple[Prepared, dict[str, Any]] | None:
+    """The statement reading the record a key names, and its parameters (None: no record
+    can have such a key)."""
     found = _key_column(spec, key)
     rows = shape(spec)
     query = rows.by_id if found and found[0] == "id" else rows.by_slug
+    return None if found is None or query is None else (query, {"key": found[1]})
+
+
+def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, Any]:
+    """One record as JSON-ready values (see app.resources.rows), or a 404."""
+    by_key = _by_key(spec, key)
     row: Any = None
-    if found is not None and query is not None:
-        params = {"key": found[1]}
+    if by_key is not None:
+        query, params = by_key
         if Prepared.runs_on(connection):
             row = query.first(connection, params)
         else:
             row = connection.execute(query.statement, params).first()
     if row is None:
         raise _not_found(spec, key)
-    return rows.record(row)
+    return shape(spec).record(row)
+
+
+async def get_row_on_loop(loop_reads: LoopReads, spec: ResourceSpec, key: str) -> dict[str, Any]:
+    """As `get_row`, as of now, read on the event loop (app.loop_reads)."""
+    by_key = _by_key(spec, key)
+    row = None if by_key is None else await loop_reads.first(*by_key)
+    if row is None:
+        raise _not_found(spec, key)
+    return shape(spec).record(row)
 
 
 def list_page(
