@@ -120,7 +120,7 @@ def get_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         **JSON_CODEC,
-        pool_size=10,
+        pool_size=PG_POOL_SIZE,
         max_overflow=10,
         connect_args={"client_encoding": "utf8"},
     )
@@ -129,6 +129,10 @@ def get_engine(url: str) -> Engine:
 
 
 IDLE_BEFORE_PING_S = 1.0
+# A worker's Postgres connections: this many kept open by the engine, up to 10 more under
+# load, and app.loop_reads' few beside them: 20 at most and 10 kept open, as before those
+# existed. Servers are sized by it (max_connections 100 holds several processes).
+PG_POOL_SIZE = 6
 
 
 def _ping_when_idle(engine: Engine) -> None:

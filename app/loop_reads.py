@@ -29,8 +29,10 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db import IDLE_BEFORE_PING_S, Prepared, processed
 
-OPEN_MAX = 20  # a worker's connections here at once, as the engine's pool_size + max_overflow
-IDLE_MAX = 10  # kept open between requests, as the engine's pool_size
+# A read holds its connection for one round trip, so a few serve thousands a second; with
+# the engine's (app.db.PG_POOL_SIZE) a worker keeps 10 connections and opens 20 at most.
+OPEN_MAX = 4
+IDLE_MAX = 4
 
 
 class LoopReads:
