@@ -1,9 +1,9 @@
-"""Postgres' hottest read on the event loop: a record by id, without a threadpool trip.
+"""Postgres' hottest read on the event loop: one record, without a threadpool trip.
 
 `app.db.read` sends a Postgres read to the threadpool, since it waits on the network. For
 a GET of one record that trip costs more than the query: issue 19's profile put it at 18%
-of the GIL's time, which bare FastAPI does not pay. So a record by id, one indexed
-statement, is read here instead, on psycopg's async connections: the statement that
+of the GIL's time, which bare FastAPI does not pay. So a record by id or slug, one
+indexed statement, is read here instead, on psycopg's async connections: the statement that
 `Prepared` compiles for the engine's dialect, its rows through SQLAlchemy's result
 processors, so the answer is byte for byte the engine's (bench/RESULTS.md has the gain).
 Every other read keeps the engine, its events and its threadpool.
@@ -55,11 +55,11 @@ class LoopReads:
         try:
             async with self._connection() as connection:
                 cursor = await connection.execute(sql, values)
-                rows = await cursor.fetchall()
+                row = await cursor.fetchone()
                 processors = compiled.processors_for(cursor.description or ())
         except psycopg.Error as exc:
             raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc
-        return processed(rows[:1], processors)[0] if rows else None
+        return None if row is None else processed([row], processors)[0]
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed as they come back."""
