@@ -4,6 +4,7 @@ a battery's claims and the claim gap, the Atom digest."""
 import csv
 import datetime as dt
 import io
+import sys
 import time
 from typing import Any
 
@@ -170,6 +171,27 @@ def test_claims_and_the_claim_gap(client: TestClient, engine: Engine) -> None:
     by_partner = _get(client, "stats/claim-gap", group_by="battery_partner").json()["groups"]
     assert [(g["key"], g["label"]) for g in by_partner] == [("qingtao-energy", "QingTao Energy")]
     assert_problem(client.get(f"{API}/stats/claim-gap", params={"group_by": "year"}), 400)
+
+
+def test_a_target_near_zero_gives_a_percent_not_an_error(
+    client: TestClient, engine: Engine
+) -> None:
+    """value_min need only be above 0: 5e-324 Wh/kg against 360 is a percent beyond a double,
+    given as the largest one; 1e-30 one too many digits to round to a tenth (both were 500s)."""
+    _demo(client, engine)
+    figure = {"battery_partner_id": "qingtao-energy", "battery_id": "qingtao-semi-solid",
+              "unit": "Wh/kg", "level": "cell", "value_max": None}  # fmt: skip
+    create(client, "energy-densities", **figure, value_min=360, status="measured")
+    create(client, "energy-densities", **figure, value_min=1e-30, status="targeted",
+           as_of="2040-01-01")  # fmt: skip
+    gap = _get(client, "batteries/qingtao-semi-solid/claims").json()["gap"]
+    assert gap == {"value": -360, "percent": -3.6e34}
+    create(client, "energy-densities", **figure, value_min=5e-324, status="targeted",
+           as_of="2041-01-01")  # fmt: skip
+    gap = _get(client, "batteries/qingtao-semi-solid/claims").json()["gap"]
+    assert gap == {"value": -360, "percent": -sys.float_info.max}
+    groups = _get(client, "stats/claim-gap", group_by="technology").json()["groups"]
+    assert groups[0]["mean_percent"] == -sys.float_info.max
 
 
 def test_the_digest_is_atom_with_titles_for_people(client: TestClient, engine: Engine) -> None:

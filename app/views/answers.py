@@ -102,7 +102,13 @@ class LandscapeDiff(BaseModel):
 
 class Gap(BaseModel):
     value: float = Field(description="Target minus the best measurement.", examples=[40])
-    percent: float = Field(description="Of the target, one decimal.", examples=[10.0])
+    percent: float = Field(
+        description="Of the target, rounded half away from zero to one decimal. A target near"
+        " 0 (value_min need only be above it) gives a percent too large for a tenth to"
+        " matter: above 1e24 it is not rounded, and beyond the largest double it is that"
+        " double, with its sign.",
+        examples=[10.0],
+    )
 
 
 EnergyDensity: Any = ENERGY_DENSITIES.models.public

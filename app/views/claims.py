@@ -1,7 +1,9 @@
 """A battery's claims against what was measured (API.md §10): its target, its best claim and
 best measurement, the gap between target and measurement; and the gap by group."""
 
+import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
@@ -17,6 +19,14 @@ from app.resources.rows import shape
 
 DIGITS = 6  # figures are never rounded to fewer than two decimals (API.md §9); six agree
 MEASURED = (DensityStatus.measured, DensityStatus.certified)
+TENTH = Decimal("0.1")
+# The contract bounds value_min only below by 0, so a target of 1e-300 Wh/kg is valid and
+# its gap's percent is ~1e305: too many digits to round to a tenth in Decimal's default
+# precision, and beyond a double's range from ~1e-306 on. A tenth is below a double's
+# resolution long before that, so such a percent is left unrounded, and one beyond the
+# largest double is given as the largest double of its sign (said in the OpenAPI).
+QUANTIZABLE = 10**24
+LARGEST = Decimal(repr(sys.float_info.max))
 
 
 class GapBy(StrEnum):
@@ -68,8 +78,14 @@ def gap(target: float, measured: float) -> dict[str, Any]:
     """How far the measurement is below the target: a 400+ target and a 360 measurement
     are 40 Wh/kg, 10.0 % (negative above it); the percent rounded half away from zero."""
     value = Decimal(repr(target)) - Decimal(repr(measured))
-    percent = (value / Decimal(repr(target)) * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    return {"value": json_number(float(value)), "percent": float(percent)}
+    percent = value / Decimal(repr(target)) * 100
+    if abs(percent) < QUANTIZABLE:
+        percent = percent.quantize(TENTH, ROUND_HALF_UP)
+    return {"value": json_number(float(value)), "percent": _double(percent)}
+
+
+def _double(value: Decimal) -> float:
+    return float(max(-LARGEST, min(value, LARGEST)))
 
 
 def claim_gap(connection: Connection, by: GapBy, unit: str, level: str) -> list[dict[str, Any]]:
@@ -119,11 +135,17 @@ def claim_gap(connection: Connection, by: GapBy, unit: str, level: str) -> list[
             "label": labels[key],
             "batteries": len(gaps),
             "mean_gap": _figure(sum(g["value"] for g in gaps) / len(gaps)),
-            "mean_percent": _figure(sum(g["percent"] for g in gaps) / len(gaps)),
+            "mean_percent": _figure(_double(_mean(g["percent"] for g in gaps))),
             "max_gap": _figure(max(g["value"] for g in gaps)),
         }
         for key, gaps in sorted(groups.items(), key=lambda item: str(item[0]))
     ]
+
+
+def _mean(values: Iterable[float]) -> Decimal:
+    """Summed exactly, so that percents near the largest double do not overflow to inf."""
+    exact = [Decimal(v) for v in values]
+    return sum(exact, Decimal(0)) / len(exact)
 
 
 def _figure(value: float) -> float | int:
