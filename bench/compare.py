@@ -49,7 +49,8 @@ def worktree(rev: str, name: str = "base", patch: Path | None = None) -> Path:
 @contextlib.contextmanager
 def server(name: str, tree: Path, url: str, workers: int) -> Iterator[servers.Server]:
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(PORTS[name])]
-    env = {"DATABASE_URL": url, "PYTHONPATH": str(tree), "LOG_LEVEL": "warning"}
+    # Logging at info, a line a request into the log file, as bench/run.py serves the API.
+    env = {"DATABASE_URL": url, "PYTHONPATH": str(tree), "LOG_LEVEL": "info"}
     command += ["--workers", str(workers)]
     log = BENCH / "out" / f"compare-{name}.log"
     with servers.running(name, command, PORTS[name], env, log, "/readyz", cwd=tree) as up:
