@@ -30,9 +30,10 @@ SQLITE_CACHE_KIB = 16 * 1024
 # pragma): past it, the caches recycle their least recent pages instead of growing. Each
 # pooled connection has its own cache and a pool holds up to 15; uncapped, a worker's
 # caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
-# Two caches' worth: the pool hands out the connection returned last, so a worker's reads
-# on the event loop go through one hot connection, not every pooled one in turn (capped at
-# three caches, the worker still grew 40 MB: bench/results/20261203T0914.json).
+# Two caches' worth: a worker's reads on the event loop go through two hot connections, the
+# one app.loop_reads keeps for records by id and the one the pool returned last (LIFO), not
+# every pooled one in turn (capped at three caches, the worker still grew 40 MB:
+# bench/results/20261203T0914.json).
 SQLITE_HEAP_LIMIT_KIB = 2 * SQLITE_CACHE_KIB
 # SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
 # reads and then writes can fail with SQLITE_BUSY even with a busy timeout.
@@ -330,8 +331,8 @@ async def read(engine: Engine, fn: Callable[[Connection], T], *, bounded: bool =
     load also waits for the GIL: it runs right here. Postgres reads wait on the network,
     so they go to the threadpool: one trip a request. So does a read whose cost grows with
     the data (`count=true`, a text search): on the event loop it would stall every other
-    request, while in a thread SQLite releases the GIL as it works. (A Postgres record by
-    id skips this: it is awaited on the loop, app.loop_reads.)"""
+    request, while in a thread SQLite releases the GIL as it works. (A record by id or slug
+    skips the engine altogether: app.loop_reads.)"""
     if engine.dialect.name == "sqlite" and bounded:
         return read_now(engine, fn)
     return await run_in_threadpool(read_now, engine, fn)

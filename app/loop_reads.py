@@ -1,25 +1,29 @@
-"""Postgres' hottest read on the event loop: one record, without a threadpool trip.
+"""The hottest read, one record by id or slug, without the engine's per-call cost.
 
-`app.db.read` sends a Postgres read to the threadpool, since it waits on the network. For
-a GET of one record that trip costs more than the query: issue 19's profile put it at 18%
-of the GIL's time, which bare FastAPI does not pay. So a record by id or slug, one
-indexed statement, is read here instead, on psycopg's async connections: the statement that
-`Prepared` compiles for the engine's dialect, its rows through SQLAlchemy's result
-processors, so the answer is byte for byte the engine's (bench/RESULTS.md has the gain).
-Every other read keeps the engine, its events and its threadpool.
+`app.db.read` reads through the engine: a connection from its pool, execution options, a
+reset when it goes back. For a GET of one record that costs more than the query, so the
+record is read here instead, with the statement that `Prepared` compiles for the engine's
+dialect and its rows through SQLAlchemy's result processors, so the answer is byte for
+byte the engine's (bench/RESULTS.md has the gains). Every other read keeps the engine,
+its events and, on Postgres, its threadpool.
 
-The connections are kept here, not in psycopg_pool: its pool connects in the background
-and a request waits up to its timeout for one, where the engine's pool connects on demand
-and fails at once when the server is down, which the client sees as a 503 with
-Retry-After. The same is kept here: a connection is made when none is idle, and its error
-is SQLAlchemy's, so app.problems answers it as it answers the engine's.
+- Postgres (`LoopReads`): awaited on psycopg's async connections instead of a threadpool
+  trip, which issue 19's profile put at 18% of the GIL's time. The connections are kept
+  here, not in psycopg_pool: its pool connects in the background and a request waits up
+  to its timeout for one, where the engine's pool connects on demand and fails at once
+  when the server is down, which the client sees as a 503 with Retry-After. The same is
+  kept here: a connection is made when none is idle, and its error is SQLAlchemy's, so
+  app.problems answers it as it answers the engine's.
+- SQLite (`SqliteReads`): on one connection the worker keeps, run right here on the event
+  loop as `app.db.read` runs SQLite's bounded reads, without a pool checkout each time.
 """
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
@@ -102,3 +106,58 @@ class LoopReads:
         )
         set_json_loads(orjson.loads, connection)  # as the engine's JSON_CODEC
         return connection
+
+
+class SqliteReads:
+    """SQLite's reads of one record on one connection of its own (one per worker, made by
+    the app's lifespan). It is opened on first use, with the engine's pragmas (a connection
+    of the engine's, detached from its pool, which then neither counts nor resets it), and
+    dropped after an error, so a file that cannot be opened yet is a 503 until it can."""
+
+    in_use = 0  # a read holds the connection only while it runs, within one loop step
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+        self._engine = engine
+        self._driver: sqlite3.Connection | None = None
+
+    async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The statement's first row, as `Prepared.first` gives it on the engine."""
+        compiled = prepared.compiled_for(self.dialect)
+        sql, values = compiled.sql, compiled.parameters(params)
+        try:
+            driver = self._driver or self._connect()
+            cursor = driver.execute(sql, values)
+            try:
+                row = cursor.fetchone()
+                processors = compiled.processors_for(cursor.description or ())
+            finally:
+                cursor.close()  # a statement left unfinished would hold its snapshot open
+        except sqlite3.Error as exc:
+            self._drop()
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+        return None if row is None else processed([row], processors)[0]
+
+    async def close(self) -> None:
+        self._drop()
+
+    def _connect(self) -> sqlite3.Connection:
+        kept = self._engine.raw_connection()  # fails with the driver's own error
+        driver = cast(sqlite3.Connection, kept.driver_connection)
+        kept.detach()  # after which the proxy forgets the driver's connection
+        self._driver = driver
+        return driver
+
+    def _drop(self) -> None:
+        if self._driver is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._driver.close()
+            self._driver = None
+
+
+Reads = LoopReads | SqliteReads
+
+
+def loop_reads(engine: Engine) -> Reads:
+    """The reads of one record for this engine's database."""
+    return LoopReads(engine) if engine.dialect.name == "postgresql" else SqliteReads(engine)

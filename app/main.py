@@ -23,7 +23,7 @@ from app.access.routes import router as keys_router
 from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi, operation_id
 from app.explore import install_explore
-from app.loop_reads import LoopReads
+from app.loop_reads import loop_reads
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
-    app.state.loop_reads = None  # Postgres: made by the lifespan, on the serving loop
+    app.state.loop_reads = None  # made by the lifespan, on the serving loop
     app.state.webhook_key = server_key(settings.webhook_secret_key)
     app.state.limiter = (
         RateLimiter(settings.rate_limit, settings.rate_limit_storage)
@@ -130,8 +130,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.deliverer.start()
     await run_in_threadpool(refresh_sqlite_statistics, app.state.engine)
-    if app.state.engine.dialect.name == "postgresql":
-        app.state.loop_reads = LoopReads(app.state.engine)
+    app.state.loop_reads = loop_reads(app.state.engine)
     yield
     hub.close()
     await app.state.deliverer.stop()  # in-flight deliveries stay pending, sent again later

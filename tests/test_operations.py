@@ -129,16 +129,18 @@ def test_sqlite_that_cannot_be_opened_is_503_then_heals_without_restart(tmp_path
     blocker.write_text("a file where the data folder should be")
     url = f"sqlite:///{blocker}/db.sqlite"
     server = Server(url)
+    one = f"{server.base}{API}/sources/{uuid.uuid4()}"  # read beside the engine (loop_reads)
     try:
-        down = httpx.get(f"{server.base}{API}/sources")
-        assert down.status_code == 503
-        assert down.headers["content-type"] == "application/problem+json"
-        assert int(down.headers["retry-after"]) > 0
+        for down in (httpx.get(f"{server.base}{API}/sources"), httpx.get(one)):
+            assert down.status_code == 503
+            assert down.headers["content-type"] == "application/problem+json"
+            assert int(down.headers["retry-after"]) > 0
         assert httpx.get(f"{server.base}/readyz").status_code == 503
         assert httpx.get(f"{server.base}/healthz").status_code == 200
         blocker.unlink()  # the operator fixes the disk...
         cli(url, "migrate")  # ...and migrates; the server is not restarted
         assert httpx.get(f"{server.base}{API}/sources").status_code == 200
+        assert httpx.get(one).status_code == 404
         assert httpx.get(f"{server.base}/readyz").status_code == 200
     finally:
         server.stop()
@@ -282,6 +284,8 @@ def test_a_locked_sqlite_database_makes_writes_503_while_reads_go_on(
         assert waited >= 0.9, "it waited for the busy timeout first"
         listed = httpx.get(f"{server.base}{API}/sources", headers=auth, timeout=5)
         assert listed.status_code == 200, "reads go on (WAL), with a key too"
+        one = httpx.get(f"{server.base}{API}/sources/{uuid.uuid4()}", timeout=5)
+        assert one.status_code == 404, "and reads of one record"
         assert httpx.get(f"{server.base}{API}/changes", timeout=5).status_code == 200
     finally:
         locker.wait(timeout=30)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.columns import NAME_MAX
 from app.db import Prepared
-from app.loop_reads import LoopReads
+from app.loop_reads import Reads
 from app.problems import NotFound
 from app.resources import cursor, pages, plans
 from app.resources.cursor import SortKey
@@ -99,7 +99,7 @@ def get_row(connection: Connection, spec: ResourceSpec, key: str) -> dict[str, A
     return shape(spec).record(row)
 
 
-async def get_row_on_loop(loop_reads: LoopReads, spec: ResourceSpec, key: str) -> dict[str, Any]:
+async def get_row_on_loop(loop_reads: Reads, spec: ResourceSpec, key: str) -> dict[str, Any]:
     """As `get_row`, as of now, read on the event loop (app.loop_reads)."""
     by_key = _by_key(spec, key)
     row = None if by_key is None else await loop_reads.first(*by_key)
