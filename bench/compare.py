@@ -36,6 +36,11 @@ def worktree(rev: str, name: str = "base", patch: Path | None = None) -> Path:
     """`rev` checked out beside the project (made once, reset to `rev` every time), with
     `patch` applied on top when given."""
     path = Path(tempfile.gettempdir()) / f"battery-intel-compare-{name}"
+    # Resolved here: inside the worktree, HEAD would be the worktree's own, an older run's.
+    rev = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=BENCH.parent, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
     if not (path / ".git").exists():
         subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True)
     git = ["git", "-C", str(path)]
