@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,17 @@ def test_every_request_logs_one_json_line_with_its_id(migrated: tuple[str, str])
     assert (traced["method"], traced["route"], traced["status"], traced["level"]) == (
         "GET", "/api/v1/sources", 200, "info")  # fmt: skip
     assert traced["duration_ms"] >= 0
+    # Written straight to the handler (app.ops.observe._json_handler), in the shape of every
+    # other line, which goes through logging.
+    others = [line for line in lines if line["logger"] != "battery_intel.requests"]
+    assert others
+    assert list(others[0])[:5] == list(traced)[:5] == [
+        "time", "level", "logger", "message", "pid"]  # fmt: skip
+    assert (traced["logger"], traced["message"]) == (
+        "battery_intel.requests", "GET /api/v1/sources 200")  # fmt: skip
+    assert traced["pid"] == others[0]["pid"] != os.getpid()
+    for line in (traced, others[0]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line
     written = next(line for line in requests if line["method"] == "POST")
     assert written["actor"] == "ops"
     assert key not in errors, "no key in the logs"
