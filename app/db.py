@@ -30,10 +30,10 @@ SQLITE_CACHE_KIB = 16 * 1024
 # pragma): past it, the caches recycle their least recent pages instead of growing. Each
 # pooled connection has its own cache and a pool holds up to 15; uncapped, a worker's
 # caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
-# Two caches' worth: a worker's reads on the event loop go through two hot connections, the
-# one app.loop_reads keeps for records by id and the one the pool returned last (LIFO), not
-# every pooled one in turn (capped at three caches, the worker still grew 40 MB:
-# bench/results/20261203T0914.json).
+# Two caches' worth: a worker's reads on the event loop go through the connection the pool
+# returned last (LIFO), not every pooled one in turn, and records by id through the one
+# app.loop_reads keeps, with a small cache of its own (capped at three caches, the worker
+# still grew 40 MB: bench/results/20261203T0914.json).
 SQLITE_HEAP_LIMIT_KIB = 2 * SQLITE_CACHE_KIB
 # SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
 # reads and then writes can fail with SQLITE_BUSY even with a busy timeout.

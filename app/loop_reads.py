@@ -108,6 +108,13 @@ class LoopReads:
         return connection
 
 
+# The kept connection's page cache, in KiB. A record by id reads a few pages of two B-trees,
+# whose upper levels stay hot in 2 MB; with the engine's 16 MB, GET one's load filled it, and
+# beside the pool's hot connection it took the worker's cap (app.db.SQLITE_HEAP_LIMIT_KIB):
+# a list page at L then took 34 ms for 24 after it (bench/RESULTS.md, the seventh session).
+KEPT_CACHE_KIB = 2 * 1024
+
+
 class SqliteReads:
     """SQLite's reads of one record on one connection of its own (one per worker, made by
     the app's lifespan). It is opened on first use, with the engine's pragmas (a connection
@@ -145,6 +152,7 @@ class SqliteReads:
         kept = self._engine.raw_connection()  # fails with the driver's own error
         driver = cast(sqlite3.Connection, kept.driver_connection)
         kept.detach()  # after which the proxy forgets the driver's connection
+        driver.execute(f"PRAGMA cache_size=-{KEPT_CACHE_KIB}")
         self._driver = driver
         return driver
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from app.loop_reads import KEPT_CACHE_KIB
 from app.market.registry import SPECS
 from app.resources.formats import record_json
 from app.resources.rows import _dashed, _iso_utc, shape
@@ -54,6 +55,10 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
     assert (missing.status_code, no_slug.status_code) == (404, 404)
     assert missing.headers["content-type"] == "application/problem+json"
     assert not [sql for sql in plain if "FROM sources" in sql], plain
+    if engine.dialect.name == "sqlite":  # its cache small, not the engine's 16 MB
+        kept = client.app.state.loop_reads._driver  # type: ignore[attr-defined]
+        assert kept.execute("PRAGMA cache_size").fetchone() == (-KEPT_CACHE_KIB,)
+        assert kept.execute("PRAGMA journal_mode").fetchone() == ("wal",), "the engine's own"
     with counting(engine) as through_engine:
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
         dated = client.get(f"{API}/sources/{source['id']}", params={"known_at": now})
