@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.db import SQLITE_CACHE_KIB, SQLITE_HEAP_LIMIT_KIB, get_engine
 from tests.builders import API
-from tests.live import Server, cli
+from tests.live import ROOT, Server, cli, free_port
 
 
 def test_metrics_count_known_traffic(client: TestClient) -> None:
@@ -81,6 +81,36 @@ def test_every_request_logs_one_json_line_with_its_id(migrated: tuple[str, str])
     written = next(line for line in requests if line["method"] == "POST")
     assert written["actor"] == "ops"
     assert key not in errors, "no key in the logs"
+
+
+def test_a_log_nobody_reads_any_more_does_not_fail_requests(migrated: tuple[str, str]) -> None:
+    """`battery-intel serve 2>&1 | head`: once the reader is gone, writing a log line fails
+    (EPIPE). The request was answered by then; it must not be turned into an error, nor its
+    keep-alive connection closed (logging's handlers swallow it; the line written straight
+    by Observe must too)."""
+    url, _ = migrated
+    port = free_port()
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    environment = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"}
+    server = subprocess.Popen(command, env=environment, cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/healthz").status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+            assert server.stderr is not None
+            server.stderr.close()  # the reader goes away
+            answers = [client.get(f"{API}/sources") for _ in range(20)]
+            assert {answer.status_code for answer in answers} == {200}
+            assert all("close" not in a.headers.get("connection", "") for a in answers)
+        assert server.poll() is None, "still serving"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def test_sigterm_answers_a_long_poll_before_exiting(migrated: tuple[str, str]) -> None:

@@ -165,7 +165,9 @@ class Observe:
         if log.isEnabledFor(logging.INFO):
             message = f"{method} {route} {status}"
             line = _line(time.time(), "info", log.name, message, os.getpid(), fields)
-            with handler.lock or contextlib.nullcontext():
+            # A stream nobody reads any more (`serve 2>&1 | head`) fails the write: the
+            # request was answered, so the line is lost, as logging's handlers lose it.
+            with handler.lock or contextlib.nullcontext(), contextlib.suppress(OSError):
                 handler.stream.write(orjson.dumps(line, default=str).decode() + "\n")
                 handler.flush()
 
