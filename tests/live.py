@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,6 +31,19 @@ def cli(url: str, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Any = lambda: "") -> None:
+    """Until the server at `base` answers /healthz; fails if `process` exits (with `log()`)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=2)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, log()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+
+
 class Server:
     """`battery-intel serve ARGS` on a free loopback port, its log lines kept for `stop`.
 
@@ -43,15 +57,7 @@ class Server:
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(command, env=environment, cwd=ROOT, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{self.base}/healthz", timeout=2)
-                return
-            except httpx.TransportError:
-                assert self.process.poll() is None, self._written()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        wait_until_up(self.base, self.process, self._written)
 
     def _written(self) -> str:
         self.log.seek(0)

@@ -143,7 +143,7 @@ def claim_gap(connection: Connection, by: GapBy, unit: str, level: str) -> list[
 
 
 def _mean(values: Iterable[float]) -> Decimal:
-    """Summed exactly, so that percents near the largest double do not overflow to inf."""
+    """Summed as Decimals, so that percents near the largest double do not overflow to inf."""
     exact = [Decimal(v) for v in values]
     return sum(exact, Decimal(0)) / len(exact)
 
