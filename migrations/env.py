@@ -30,8 +30,8 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:  # n
 
 
 # Made by migrations for one database only, outside the models: SQLite's FTS5 tables
-# (and their shadow tables) and name indexes (0011), and Postgres's trigram index on the
-# text index's entries.
+# (and their shadow tables) and name indexes (0011), and Postgres's trigram and pattern
+# indexes on the text index's entries (0007, 0011, 0013).
 DIALECT_ONLY = (
     "search_fts",
     "search_names_fts",

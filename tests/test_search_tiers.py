@@ -1,4 +1,4 @@
-"""Search pages read in tiers (SQLite) or passes (Postgres) (app.views.search): the same
+"""Search pages read in tiers (app.views.search_tiers): the same
 hits, in the same order, as the one ranked query, page after page; and no query lists every
 text match."""
 
@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
 from app.db import read_session
-from app.views import search
+from app.views import search, search_tiers
 from tests.builders import API, create
 from tests.conftest import POSTGRES_URL
 
@@ -63,6 +63,24 @@ def test_tiers_answer_as_the_ranked_query(client: TestClient, engine: Engine, q:
     ]
 
 
+@pytest.mark.skipif(not POSTGRES_URL, reason="Postgres's window of the newest entries")
+@pytest.mark.usefixtures("volts")
+@pytest.mark.parametrize("window", [1, 3, 7])
+def test_a_tier_beyond_the_window_answers_as_the_ranked_query(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """A window smaller than the tiers, so that pages are read from the window, from the
+    trigram indexes, and from both across a page."""
+    monkeypatch.setattr(search_tiers, "WINDOW", window)
+    for q in QUERIES:
+        with read_session(engine) as session:
+            ranked, _ = search._ranked(session, q, [], 500, None, "")
+        expected = [(r.collection, str(r.id), r.score) for r in ranked]
+        assert _walk(client, q, 500) == expected, q
+        assert _walk(client, q, 2) == expected, q
+        assert _walk(client, q, 5) == expected, q
+
+
 # sqlite_stat1 as ANALYZE left it at L (1.2M entries): every local name the same ('').
 AT_SCALE = {
     "ix_search_names_local": "1206800 1206800",
@@ -82,8 +100,8 @@ def test_no_tier_lists_every_match(engine: Engine, at_scale: bool) -> None:
         if at_scale:  # in this connection's transaction only, rolled back below
             _plan_as_at_scale(connection)
         try:
-            for tier in search.tiers("volt"):
-                query = search.tier_query(tier, [], 10**9, 51)
+            for tier in search_tiers.tiers("volt"):
+                query = search_tiers.tier_query(tier, [], 10**9, 51)
                 literal = {"literal_binds": True}
                 sql = str(query.compile(dialect=engine.dialect, compile_kwargs=literal))
                 explained = connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))

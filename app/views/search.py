@@ -2,27 +2,19 @@
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Float,
     FromClause,
-    Integer,
-    Select,
-    and_,
     case,
     cast,
-    column,
     literal_column,
     or_,
     select,
-    table,
     true,
 )
-from sqlalchemy.sql.expression import TableClause
 from sqlmodel import Session
 
 from app.resources import cursor
@@ -31,13 +23,13 @@ from app.resources.cursor import SortKey
 from app.resources.pages import keyset_page
 from app.resources.text_index import (
     ENTRIES,
-    VERSIONS,
     fts_matches,
     normalize,
     searched_values,
     text_matches,
 )
 from app.resources.versions import is_past
+from app.views.search_tiers import tiered
 
 SNIPPET_RADIUS = 60
 
@@ -77,128 +69,9 @@ def _matching(session: Session, q: str) -> tuple[FromClause, ColumnElement[bool]
     return ENTRIES, text_matches(q)
 
 
-# Reading the current entries, for a query the text indexes can answer (3+ characters), no
-# query lists every match ("energy 12" has 60,000 text matches at a million records). On
-# SQLite the page is read tier by tier (score by score, highest first), each tier newest
-# first and limited to what the page still needs: an exact or prefix name through the
-# names' btree indexes, a name holding the query through the names' FTS5 table, the text
-# alone through the text's (migration 0011). Postgres ranks in two passes (`_in_passes`).
+# Reading the current entries, for a query the text indexes can answer (3+ characters), a
+# page is read tier by tier (app.views.search_tiers), so that no query lists every match.
 # Otherwise (known_at, a short query), one ranked query with LIMIT.
-TEXT_FTS = table("search_fts", column("rowid", Integer))
-NAMES_FTS = table("search_names_fts", column("rowid", Integer))
-
-
-@dataclass(frozen=True)
-class Tier:
-    score: float
-    source: FromClause
-    condition: ColumnElement[bool]
-    newest: ColumnElement[int]  # the entry's seq, as the tier's index gives it, newest first
-
-
-def tiers(norm: str) -> list[Tier]:
-    e = VERSIONS
-    names = (e.c.label_norm, e.c.local_norm)
-    in_text = e.c.text.contains(norm, autoescape=True)  # every hit's text holds the query
-    # `name = norm` as the range it is: nearly every entry's local name is '', so once
-    # ANALYZE has run, SQLite takes `local_norm = ?` for a match of every row and scans all
-    # entries (120 ms at L); a range's estimate is not taken from those statistics.
-    exact = or_(*(and_(name >= norm, name <= norm) for name in names))
-    starts = or_(*(name.startswith(norm, autoescape=True) for name in names))
-    holds = or_(*(name.contains(norm, autoescape=True) for name in names))
-    after = _successor(norm)
-    if after is not None:  # the same names as `starts`, as a range the btree reads
-        starts = and_(starts, or_(*(and_(n >= norm, n < after) for n in names)))
-    # The names' tiers are few rows, found by the names' indexes and then sorted: `seq + 0`
-    # keeps the planner from walking every entry newest first instead.
-    by_name = e.c.seq + 0
-    return [
-        Tier(1.0, e, and_(exact, in_text), by_name),
-        Tier(0.75, e, and_(starts, ~exact, in_text), by_name),
-        Tier(0.5, _joined(NAMES_FTS), and_(_match(NAMES_FTS, norm), ~starts, in_text),
-             NAMES_FTS.c.rowid),
-        Tier(0.25, _joined(TEXT_FTS), and_(_match(TEXT_FTS, norm), ~holds), TEXT_FTS.c.rowid),
-    ]  # fmt: skip
-
-
-def _joined(fts: TableClause) -> FromClause:
-    return fts.join(VERSIONS, VERSIONS.c.seq == fts.c.rowid)
-
-
-def _match(fts: TableClause, norm: str) -> ColumnElement[bool]:
-    """The FTS5 table's rows that hold `norm`, as one phrase."""
-    phrase = '"' + norm.replace('"', '""') + '"'
-    return literal_column(fts.name).op("MATCH", return_type=Boolean)(phrase)
-
-
-def _successor(norm: str) -> str | None:
-    """The first string after every string that starts with `norm` (code point order, as
-    SQLite compares UTF-8 text): its last character, plus one."""
-    following = ord(norm[-1]) + 1
-    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters
-        following = 0xE000
-    return norm[:-1] + chr(following) if following <= 0x10FFFF else None
-
-
-def _tiered(
-    session: Session, norm: str, collections: list[str], limit: int, start: list[Any] | None
-) -> list[Any]:
-    """The page's rows (and one more), from the highest tier down, after `start`'s
-    (score, seq)."""
-    rows: list[Any] = []
-    for tier in tiers(norm):
-        if start is None or tier.score <= start[0]:
-            after = start[1] if start is not None and tier.score == start[0] else None
-            rows += session.execute(tier_query(tier, collections, after, limit + 1 - len(rows)))
-            if len(rows) > limit:
-                break
-    return rows
-
-
-def tier_query(tier: Tier, collections: list[str], after: int | None, limit: int) -> Select[Any]:
-    """One tier's hits, newest first (after the entry `after`), at most `limit`."""
-    e = VERSIONS
-    query = (
-        select(
-            e.c.record_id.label("id"),
-            e.c.collection,
-            e.c.label,
-            e.c.seq,
-            literal_column(repr(tier.score), Float).label("score"),
-        )
-        .select_from(tier.source)
-        .where(e.c.valid_to.is_(None), tier.condition)
-        .order_by(tier.newest.desc())
-        .limit(limit)
-    )
-    if collections:
-        query = query.where(e.c.collection.in_(collections))
-    if after is not None:
-        query = query.where(tier.newest < after)
-    return query
-
-
-def _in_passes(
-    session: Session, q: str, collections: list[str], limit: int, start: list[Any] | None
-) -> list[Any]:
-    """Postgres: the page's rows (and one more) in two ranked passes, after `start`'s
-    (score, seq): the hits whose names hold the query (found through the names' trigram
-    indexes, migration 0011: far fewer than the text's), then, only if the page still has
-    room, those whose text alone does."""
-    norm = normalize(q.strip())
-    names = or_(*(name.contains(norm, autoescape=True)
-                  for name in (ENTRIES.c.label_norm, ENTRIES.c.local_norm)))  # fmt: skip
-    rows: list[Any] = []
-    for matched in (and_(names, text_matches(q)), and_(text_matches(q), ~names)):
-        ranked = _hits(q, collections, ENTRIES, matched)
-        keys = _keys(ranked)
-        page = select(ranked).order_by(*cursor.order_by(keys)).limit(limit + 1 - len(rows))
-        if start is not None:
-            page = page.where(cursor.after(keys, start))
-        rows += session.execute(page).all()
-        if len(rows) > limit:
-            break
-    return rows
 
 
 def scope_of_search(q: str, collections: list[str], known_at: dt.datetime | None) -> str:
@@ -225,10 +98,7 @@ def search(
         rows, next_cursor = _ranked(session, q, collections, limit, after, scope)
         return _items(session, q, rows), next_cursor
     start = None if after is None else cursor.decode(after, KEYS, scope)
-    if session.get_bind().dialect.name == "sqlite":
-        rows = _tiered(session, norm, collections, limit, start)
-    else:
-        rows = _in_passes(session, q, collections, limit, start)
+    rows = tiered(session, norm, collections, limit, start)
     next_cursor = cursor.encode(KEYS, rows[limit - 1], scope) if len(rows) > limit else None
     return _items(session, q, rows[:limit]), next_cursor
 
