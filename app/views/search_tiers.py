@@ -6,14 +6,16 @@ SQLite: an exact or prefix name through the names' btree indexes, a name holding
 through the names' FTS5 table, the text alone through the text's (migration 0011); FTS5
 gives its matches newest first, so no tier sorts more than its exact and prefix names.
 
-Postgres: the trigram indexes find a tier's matches in no order, and sorting them all cost
-56 ms at L for "motors 1". Its planner cannot tell 37,000 matches from 10 (a `LIKE
-'%…%'`'s estimate is a guess from the pattern's length), so the choice is made here: a
-tier is first looked for among the newest `WINDOW` current entries (one backward walk of
-the primary key a page, bounded); only a tier too sparse to fill the page there is read through
-its index (the names' btree indexes for an exact or prefix name, migration 0013; the names'
-or the text's trigram index otherwise) and sorted, and a tier that sparse has few matches
-to sort.
+Postgres: the trigram indexes find a tier's matches in no order, and scoring and sorting
+all the names holding "motors 1" took 80 ms at L. Its planner cannot know how many of a
+tier's matches are recent (its estimate of a `LIKE '%…%'` on the text is a guess from the
+pattern), so the choice is made here: a tier is first looked for among the newest
+`WINDOW` current entries (one backward walk of the primary key a page, bounded); a tier
+too sparse to fill the page there is read through its index (the names' btree indexes for
+an exact or prefix name, migration 0013; the names' or the text's trigram index otherwise)
+and all its matches sorted. That is cheap when they are few, and no better than before
+when many old entries match and few recent ones do: GIN gives no order to stop early in
+(SQLite's FTS5 walks its matches newest first).
 """
 
 from dataclasses import dataclass
@@ -45,9 +47,10 @@ from app.resources.text_index import VERSIONS
 TEXT_FTS = table("search_fts", column("rowid", Integer))
 NAMES_FTS = table("search_names_fts", column("rowid", Integer))
 SCORES = (1.0, 0.75, 0.5, 0.25)  # exact name, name starting with it, holding it, text only
-# Entries a Postgres tier is first looked for among. Reading them is a few milliseconds; a
-# page of 21 it does not fill means under 0.5% of entries match, which sort in a few more.
-WINDOW = 4096
+# Entries a Postgres tier is first looked for among: under a millisecond to read at S, so
+# the walk costs little when it does not help; a tier holding 2% of recent entries fills a
+# page of 21 from it.
+WINDOW = 1024
 
 
 @dataclass(frozen=True)
