@@ -8,10 +8,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     FromClause,
-    case,
-    cast,
     literal_column,
-    or_,
     select,
     true,
 )
@@ -29,25 +26,9 @@ from app.resources.text_index import (
     text_matches,
 )
 from app.resources.versions import is_past
-from app.views.search_tiers import tiered
+from app.views.search_tiers import hit_columns, scored, tiered
 
 SNIPPET_RADIUS = 60
-
-
-def _score(q: str) -> ColumnElement[float]:
-    """An exact name first, then a name that starts with the query, a name that holds it,
-    then a match in the text only."""
-    norm = normalize(q.strip())
-    names = (ENTRIES.c.label_norm, ENTRIES.c.local_norm)  # 蔚来 is NIO's name too
-    return cast(
-        case(
-            (or_(*(name == norm for name in names)), 1.0),
-            (or_(*(name.startswith(norm, autoescape=True) for name in names)), 0.75),
-            (or_(*(name.contains(norm, autoescape=True) for name in names)), 0.5),
-            else_=0.25,
-        ),
-        Float,
-    )
 
 
 # Within a score, the most recently written first (the entry's `seq`).
@@ -117,17 +98,8 @@ def _ranked(
 
 def _hits(q: str, collections: list[str], found: FromClause, matched: ColumnElement[bool]) -> Any:
     """Every entry of `found` that `matched` selects, with its score: a subquery to page."""
-    query = select(
-        ENTRIES.c.record_id.label("id"),
-        ENTRIES.c.collection,
-        ENTRIES.c.label,
-        ENTRIES.c.seq,
-        _score(q).label("score"),
-    ).select_from(found)
-    query = query.where(matched)
-    if collections:
-        query = query.where(ENTRIES.c.collection.in_(collections))
-    return query.subquery()
+    score = scored(ENTRIES, normalize(q.strip()))
+    return hit_columns(ENTRIES, score, collections).select_from(found).where(matched).subquery()
 
 
 def _keys(ranked: Any) -> list[SortKey]:

@@ -188,48 +188,49 @@ class _PostgresTiers:
         if after is not None:
             window = window.where(VERSIONS.c.seq < after)
         recent = window.order_by(VERSIONS.c.seq.desc()).limit(WINDOW).subquery("recent")
-        names = (recent.c.label_norm, recent.c.local_norm)
-        norm = self.norm
-        score = case(
-            (or_(*(name == norm for name in names)), SCORES[0]),
-            (or_(*(name.startswith(norm, autoescape=True) for name in names)), SCORES[1]),
-            (or_(*(name.contains(norm, autoescape=True) for name in names)), SCORES[2]),
-            else_=SCORES[3],
-        )
         query = (
-            select(
-                recent.c.record_id.label("id"),
-                recent.c.collection,
-                recent.c.label,
-                recent.c.seq,
-                cast(score, Float).label("score"),
-            )
-            .where(func.strpos(recent.c.text, norm) > 0)
+            hit_columns(recent, scored(recent, self.norm), collections)
+            .where(func.strpos(recent.c.text, self.norm) > 0)
             .order_by(recent.c.seq.desc())
         )
-        if collections:
-            query = query.where(recent.c.collection.in_(collections))
         return list(self.session.execute(query))
 
 
 def tier_query(tier: Tier, collections: list[str], after: int | None, limit: int) -> Select[Any]:
     """One tier's hits, newest first (after the entry `after`), at most `limit`."""
-    e = VERSIONS
+    score = literal_column(repr(tier.score), Float)
     query = (
-        select(
-            e.c.record_id.label("id"),
-            e.c.collection,
-            e.c.label,
-            e.c.seq,
-            literal_column(repr(tier.score), Float).label("score"),
-        )
+        hit_columns(VERSIONS, score, collections)
         .select_from(tier.source)
-        .where(e.c.valid_to.is_(None), tier.condition)
+        .where(VERSIONS.c.valid_to.is_(None), tier.condition)
         .order_by(tier.newest.desc())
         .limit(limit)
     )
-    if collections:
-        query = query.where(e.c.collection.in_(collections))
     if after is not None:
         query = query.where(tier.newest < after)
+    return query
+
+
+def scored(e: FromClause, norm: str) -> ColumnElement[float]:
+    """The score of each entry of `e` whose text holds `norm` (`SCORES`): an exact name
+    first, then a name that starts with it, a name that holds it, then the text only."""
+    names = (e.c.label_norm, e.c.local_norm)  # 蔚来 is NIO's name too
+    return cast(
+        case(
+            (or_(*(name == norm for name in names)), SCORES[0]),
+            (or_(*(name.startswith(norm, autoescape=True) for name in names)), SCORES[1]),
+            (or_(*(name.contains(norm, autoescape=True) for name in names)), SCORES[2]),
+            else_=SCORES[3],
+        ),
+        Float,
+    )
+
+
+def hit_columns(e: FromClause, score: ColumnElement[float], collections: list[str]) -> Select[Any]:
+    """What a search hit reads of the entries `e`, in `collections` (every one if none)."""
+    query = select(
+        e.c.record_id.label("id"), e.c.collection, e.c.label, e.c.seq, score.label("score")
+    )
+    if collections:
+        query = query.where(e.c.collection.in_(collections))
     return query
