@@ -147,17 +147,17 @@ def keep(session: Session, made: list[versions.Version]) -> None:
     """The tallies and groups the transaction's changes touched, brought up to date: each
     changed figure leaves the groups of its previous columns and joins those of its new
     ones; a battery's changed technology moves its other figures."""
-    changed = _first_and_last(made, FIGURES.name)
-    batteries = _first_and_last(made, BATTERIES.name)
+    changed = versions.first_and_last(made, FIGURES.name)
+    batteries = versions.first_and_last(made, BATTERIES.name)
     if not changed and not batteries:
         return
-    before = _open_versions(
+    before = versions.open_rows(
         session, FIGURES, [i for i, (f, _) in changed.items() if not f.created], GROUPED
     )
     after = [last.row for _, last in changed.values() if last.row is not None]
     old_technology = {
         row["id"]: row["technology"]
-        for row in _open_versions(
+        for row in versions.open_rows(
             session,
             BATTERIES,
             [i for i, (f, _) in batteries.items() if not f.created],
@@ -177,31 +177,6 @@ def keep(session: Session, made: list[versions.Version]) -> None:
     if moved:
         _move_technology(session, delta, moved, technology, exclude=list(changed))
     _apply(session, delta)
-
-
-def _first_and_last(
-    made: list[versions.Version], table: str
-) -> dict[Any, tuple[versions.Version, versions.Version]]:
-    """Each changed record of `table`: its first change in the transaction and its last."""
-    found: dict[Any, tuple[versions.Version, versions.Version]] = {}
-    for version in made:
-        if version.table == table:
-            first = found.get(version.record_id, (version, version))[0]
-            found[version.record_id] = (first, version)
-    return found
-
-
-def _open_versions(
-    session: Session, table: Table, ids: list[Any], columns: Sequence[str]
-) -> list[Any]:
-    """The columns each record had before this transaction (its open version)."""
-    if not ids:
-        return []
-    history = versions.versions_of(table)
-    query = select(*(history.c[name] for name in columns)).where(
-        history.c.id.in_(ids), history.c.valid_to.is_(None)
-    )
-    return [row._mapping for row in session.execute(query)]
 
 
 def _technologies(session: Session, battery_ids: set[Any]) -> dict[Any, str]:

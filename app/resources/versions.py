@@ -125,6 +125,29 @@ class Version:
     row: dict[str, Any] | None  # the columns after the change; None: deleted
 
 
+def first_and_last(made: Sequence[Version], table: str) -> dict[Any, tuple[Version, Version]]:
+    """Each changed record of `table`: its first change in the transaction and its last (a
+    keeper's view of what a publish changed)."""
+    found: dict[Any, tuple[Version, Version]] = {}
+    for version in made:
+        if version.table == table:
+            first = found.get(version.record_id, (version, version))[0]
+            found[version.record_id] = (first, version)
+    return found
+
+
+def open_rows(session: Session, table: Table, ids: list[Any], columns: Sequence[str]) -> list[Any]:
+    """The columns each record had before this transaction (its open version): what a
+    keeper reads before `record` closes it."""
+    if not ids:
+        return []
+    history = versions_of(table)
+    query = select(*(history.c[name] for name in columns)).where(
+        history.c.id.in_(ids), history.c.valid_to.is_(None)
+    )
+    return [row._mapping for row in session.execute(query)]
+
+
 def record(session: Session, versions: Sequence[Version], now: dt.datetime, log: Table) -> None:
     """Close each record's open version and open its new one, a few statements a table. A
     record changed twice in one transaction gets one version: nothing saw the one between.
