@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine
 
 from app.db import read_session
+from app.market.landscape import COLUMNS
 from app.resources.rows import json_ready
 from app.resources.versions import at
 from app.views import landscape
 
-COMPARED = [column for column in landscape.COLUMNS if column != "partnership_id"]
+COMPARED = [column for column in COLUMNS if column != "partnership_id"]
 CSV_HEADER = ["change", "partnership_id", "automaker", "battery_partner", "field", "from", "to"]
 PAGE = 500
 

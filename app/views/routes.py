@@ -10,11 +10,12 @@ from sqlmodel import Session
 
 from app.db import read_session
 from app.market.enums import Unit
+from app.market.landscape import COLUMNS
 from app.market.products import ENERGY_DENSITIES
 from app.resources import cursor
 from app.resources.catalog import catalog
 from app.resources.formats import PageFetch, csv_response, every_page, wants_csv_for
-from app.resources.handlers import API_PREFIX, next_link
+from app.resources.handlers import API_PREFIX, json_bytes, next_link
 from app.resources.instants import Instant
 from app.resources.query import (
     KNOWN_AT_DOC,
@@ -26,6 +27,7 @@ from app.resources.query import (
     where,
     with_filters,
 )
+from app.resources.rows import dumps
 from app.resources.text_index import record_matches
 from app.resources.versions import at
 from app.views import landscape, search, stats
@@ -86,16 +88,25 @@ def view(path: str, summary: str, query: type[StrictQuery], **extra: Any) -> Cal
 
 
 def _paged(
-    request: Request, query: Any, name: str, header: list[str], fetch: PageFetch
+    request: Request,
+    query: Any,
+    name: str,
+    header: list[str],
+    fetch: PageFetch,
+    fetch_present: PageFetch | None = None,
 ) -> Response:
-    """One JSON page, or every page as CSV; as of `query.known_at` when it is given."""
+    """One JSON page, or every page as CSV; as of `query.known_at` when it is given.
+    `fetch_present`: how a JSON page of the present is fetched, if not by `fetch` (its
+    items may be orjson Fragments)."""
     engine = at(request.app.state.engine, query.known_at)
     if wants_csv_for(request, query):
         return csv_response(name, header, every_page(engine, fetch, query, query.cursor))
+    if query.known_at is None and fetch_present is not None:
+        fetch = fetch_present
     with read_session(engine) as session:
         items, next_cursor = fetch(session, query.limit, query.cursor)
-    body = {"items": items, "next_cursor": next_cursor}
-    return JSONResponse(body, headers=next_link(request, next_cursor))
+    body = dumps({"items": items, "next_cursor": next_cursor})
+    return json_bytes(body, next_link(request, next_cursor))
 
 
 @view("/search", "Search every collection", SearchQuery, response_model=SearchPage)
@@ -133,7 +144,10 @@ def get_landscape(request: Request, params: LandscapeParams) -> Response:
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         return landscape.page(s, clauses, limit=limit, after=after, scope=scope)
 
-    return _paged(request, params, "landscape", list(landscape.COLUMNS), fetch)
+    def fetch_kept(s: Session, limit: int, after: str | None) -> tuple[list[Any], str | None]:
+        return landscape.kept_page(s, clauses, limit=limit, after=after, scope=scope)
+
+    return _paged(request, params, "landscape", list(COLUMNS), fetch, fetch_kept)
 
 
 def _one_status(params: Any) -> str | None:
