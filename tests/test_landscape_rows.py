@@ -104,8 +104,9 @@ def test_kept_rows_follow_every_write_that_shows_in_them(
                    {"unit": "Wh/L"}, {"level": "pack"}]:  # fmt: skip
         _patch(client, "energy-densities", own["id"], **change)
         assert_kept(engine, client)
-    for shown in [{"commercialization_status": "Shipping"}, {"source_id": None}]:
-        _patch(client, "partnerships", with_battery["id"], **shown)
+    shown: list[dict[str, Any]] = [{"commercialization_status": "Shipping"}, {"source_id": None}]
+    for change in shown:
+        _patch(client, "partnerships", with_battery["id"], **change)
         assert_kept(engine, client)
     # A change no row shows rewrites none.
     for path, record_id, change in [
