@@ -222,7 +222,7 @@ def rows_of(session: Session, ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]
     rows: dict[UUID, dict[str, Any]] = {}
     for chunk in _batched(ids, 500):
         found = list(session.execute(PAGE.where(PARTNERSHIP.c.id.in_(chunk))))
-        shown = shown_figures(session, found)
+        shown = shown_figures(session, found) if found else {}
         rows.update({p.id: row(p, shown.get(p.id)) for p in found})
     return rows
 
