@@ -56,16 +56,16 @@ def main() -> None:
     by_value = queryable(figures).sort_keys("-value_min")
     one_list = [table.c.status == "measured", table.c.level == "pack"]
     with Session(engine) as session:
+        connection = session.connection()
         ids = list(session.scalars(select(kept.PARTNERSHIP.c.id).limit(1000)))
         count = session.scalar(select(func.count()).select_from(kept.PARTNERSHIP))
         same = orjson.loads(
-            _page(*landscape.kept_page(session, [], limit=50, after=None, scope=""))
+            _page(*landscape.kept_page(connection, [], limit=50, after=None, scope=""))
         ) == orjson.loads(_page(*landscape.page(session, [], limit=50, after=None, scope="")))
-        connection = session.connection()
         results = medians(
             {
                 "the kept rows (`kept_page`), as served": lambda _: _page(
-                    *landscape.kept_page(session, [], limit=50, after=None, scope="")
+                    *landscape.kept_page(connection, [], limit=50, after=None, scope="")
                 ),
                 "made from the records (`page`), as the past and CSV": lambda _: _page(
                     *landscape.page(session, [], limit=50, after=None, scope="")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Connection, select
 from sqlmodel import Session, col
 
 from app.market.companies import automaker_or_group
@@ -79,7 +79,7 @@ KEPT = select(PARTNERSHIP.c.id, PARTNERSHIP.c.created_at, ROWS.c.shape, ROWS.c.b
 
 
 def kept_page(
-    session: Session,
+    connection: Connection,
     where: Sequence[ColumnElement[bool]],
     *,
     limit: int,
@@ -89,10 +89,11 @@ def kept_page(
     """The same page, of the present, as the writes keep it: one query on the partnerships'
     keyset index joined to their rows' JSON, spliced into the page unparsed (a row missing
     or of another shape is made as `page` makes it)."""
-    found = keyset_page(session, KEPT.where(*where), KEYS, limit=limit, after=after, scope=scope)
-    stale = [p.id for p in found.rows if p.shape != SHAPE]
-    if stale:
-        joins_as_written(session)
-    made = rows_of(session, stale)
+    found = keyset_page(connection, KEPT.where(*where), KEYS, limit=limit, after=after, scope=scope)
+    made = {}
+    if stale := [p.id for p in found.rows if p.shape != SHAPE]:
+        with Session(bind=connection) as session:
+            joins_as_written(session)
+            made = rows_of(session, stale)
     items = [orjson.Fragment(p.body) if p.shape == SHAPE else made[p.id] for p in found.rows]
     return items, found.next_cursor

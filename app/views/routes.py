@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from sqlalchemy import Connection
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.db import read_session
+from app.db import read, read_session
 from app.market.enums import Unit
 from app.market.landscape import COLUMNS
 from app.market.products import ENERGY_DENSITIES
@@ -88,21 +90,12 @@ def view(path: str, summary: str, query: type[StrictQuery], **extra: Any) -> Cal
 
 
 def _paged(
-    request: Request,
-    query: Any,
-    name: str,
-    header: list[str],
-    fetch: PageFetch,
-    fetch_present: PageFetch | None = None,
+    request: Request, query: Any, name: str, header: list[str], fetch: PageFetch
 ) -> Response:
-    """One JSON page, or every page as CSV; as of `query.known_at` when it is given.
-    `fetch_present`: how a JSON page of the present is fetched, if not by `fetch` (its
-    items may be orjson Fragments)."""
+    """One JSON page, or every page as CSV; as of `query.known_at` when it is given."""
     engine = at(request.app.state.engine, query.known_at)
     if wants_csv_for(request, query):
         return csv_response(name, header, every_page(engine, fetch, query, query.cursor))
-    if query.known_at is None and fetch_present is not None:
-        fetch = fetch_present
     with read_session(engine) as session:
         items, next_cursor = fetch(session, query.limit, query.cursor)
     body = dumps({"items": items, "next_cursor": next_cursor})
@@ -129,7 +122,7 @@ def list_search_results(request: Request, query: SearchParams) -> Response:
 
 
 @view("/landscape", "The partnership landscape", LandscapeQuery, response_model=LandscapePage)
-def get_landscape(request: Request, params: LandscapeParams) -> Response:
+async def get_landscape(request: Request, params: LandscapeParams) -> Response:
     """One row per partnership: the automaker (`Group (Brand)` for a brand), its battery partner
     and battery, the energy density shown (the partnership's own figure, else its battery's own
     (tied to no partnership), else its partner's own (tied to no battery or partnership); cell
@@ -144,10 +137,20 @@ def get_landscape(request: Request, params: LandscapeParams) -> Response:
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         return landscape.page(s, clauses, limit=limit, after=after, scope=scope)
 
-    def fetch_kept(s: Session, limit: int, after: str | None) -> tuple[list[Any], str | None]:
-        return landscape.kept_page(s, clauses, limit=limit, after=after, scope=scope)
+    if params.known_at is not None or wants_csv_for(request, params):
+        paged = (request, params, "landscape", list(COLUMNS), fetch)
+        return await run_in_threadpool(_paged, *paged)
 
-    return _paged(request, params, "landscape", list(COLUMNS), fetch, fetch_kept)
+    # A page of the present is one indexed read of the rows the writes keep: read as the
+    # collections' pages are (app.db.read; on SQLite without a threadpool trip).
+    def present(connection: Connection) -> tuple[list[Any], str | None]:
+        return landscape.kept_page(
+            connection, clauses, limit=params.limit, after=params.cursor, scope=scope
+        )
+
+    items, next_cursor = await read(request.app.state.engine, present)
+    body = dumps({"items": items, "next_cursor": next_cursor})
+    return json_bytes(body, next_link(request, next_cursor))
 
 
 def _one_status(params: Any) -> str | None:
