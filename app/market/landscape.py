@@ -53,8 +53,8 @@ COLUMNS = (
     "energy_density_min", "energy_density_max", "energy_density_status", "energy_density_level",
     "commercialization_status", "stage", "vehicle_models", "sources", "partnership_id",
 )  # fmt: skip
-# Bump when a row's JSON changes (its columns, a figure's display): rows kept with an older
-# shape are then made on the spot until they are written again or refilled.
+# Bump when a row's JSON changes (its columns, a figure's display), with a migration that
+# calls `refill` as 0014 does: until then rows of the older shape are made on every read.
 SHAPE = 1
 
 ROWS = Table(
