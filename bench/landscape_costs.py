@@ -7,7 +7,8 @@ rows costs a write.
 In process, medians of interleaved rounds, each page serialised as the route sends it:
 
 1. the page of the present, as `GET /landscape` reads it: the partnerships' keyset index
-   joined to their kept rows' JSON (`landscape.kept_page`);
+   joined to their kept rows' JSON (`landscape.kept_page`); also with `technology=`, as
+   served (a correlated `EXISTS`) and as it was before (`battery_id IN (SELECT …)`);
 2. the same page made from the records, as the past and CSV read it (`landscape.page`:
    the partnerships with their names, then the figures each one shows);
 3. the load case's list page (energy densities of one status and level, by `-value_min`:
@@ -26,14 +27,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Connection, func, select
+from sqlmodel import Session, col
 
 import app.tables  # noqa: F401 - every table on the metadata
 from app.db import get_engine
 from app.market import landscape as kept
+from app.market.products import Battery
 from app.resources import reads
 from app.resources.catalog import catalog
+from app.resources.filters import Unsteered
 from app.resources.query import queryable
 from app.resources.rows import dumps
 from app.views import landscape
@@ -46,6 +49,21 @@ def _page(items: list[Any], after: str | None) -> bytes:
 
 def _writing(session: Session, ids: list[Any]) -> Callable[[int], None]:
     return lambda _: kept.write(session, set(ids))
+
+
+def _technology() -> dict[str, ColumnElement[bool]]:
+    """`technology=semi_solid` as served, and in the form it had before 2026-12-05."""
+    served = landscape.filters()["technology"].clause("semi_solid")
+    before = Unsteered(kept.PARTNERSHIP.c.battery_id).in_(
+        select(col(Battery.id)).where(col(Battery.technology) == "semi_solid")
+    )
+    return {"(`EXISTS`, as served)": served, "(`IN (SELECT …)`, before)": before}
+
+
+def _kept(connection: Connection, where: ColumnElement[bool]) -> Callable[[int], bytes]:
+    return lambda _: _page(
+        *landscape.kept_page(connection, [where], limit=50, after=None, scope="")
+    )
 
 
 def main() -> None:
@@ -67,6 +85,10 @@ def main() -> None:
                 "the kept rows (`kept_page`), as served": lambda _: _page(
                     *landscape.kept_page(connection, [], limit=50, after=None, scope="")
                 ),
+                **{
+                    f"the kept rows, `technology=semi_solid` {how}": _kept(connection, where)
+                    for how, where in _technology().items()
+                },
                 "made from the records (`page`), as the past and CSV": lambda _: _page(
                     *landscape.page(session, [], limit=50, after=None, scope="")
                 ),

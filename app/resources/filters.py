@@ -9,7 +9,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
 from pydantic import FiniteFloat
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -105,15 +105,27 @@ def ref_any_of(param: str, column: Any, target: ResourceSpec, what: str) -> Filt
 
 def through(column: Any, target_id: Any, inner: Filter, *, broad: bool = False) -> Filter:
     """`inner`, a filter on the table `column` references, as a filter on `column` itself
-    (`partnerships?country=`: the automaker's): a subquery, no join. `broad`: it matches a
-    large share of the table (a technology: one of three), so SQLite must not take
-    `column`'s index for it and sort every match (see `Unsteered`)."""
-    outer = Unsteered(column) if broad else column
+    (`partnerships?country=`: the automaker's): a subquery, no join.
+
+    A narrow filter (few referenced rows) is `column IN (SELECT id …)`, which walks
+    `column`'s index. A `broad` one matches a large share of the table (a technology: one of
+    three) and is a correlated `EXISTS` instead: the page's own keyset walk looks up each
+    row's reference by primary key and stops after `limit` matches. As `IN`, SQLite built a
+    list of every matching id per request (1,333 at S: 1.26 ms a landscape page against 0.36
+    unfiltered), or, let pick `column`'s index, sorted every match (see `Unsteered`).
+    Postgres plans the two forms alike (a semi-join)."""
+    if not broad:
+        return Filter(
+            inner.param,
+            inner.annotation,
+            inner.description,
+            lambda raw: column.in_(select(target_id).where(inner.clause(raw))),
+        )
     return Filter(
         inner.param,
         inner.annotation,
         inner.description,
-        lambda raw: outer.in_(select(target_id).where(inner.clause(raw))),
+        lambda raw: exists().where(target_id == column, inner.clause(raw)),
     )
 
 
