@@ -24,6 +24,7 @@ from app.db import get_engine, refresh_sqlite_statistics
 from app.docs import DESCRIPTION, install_openapi, operation_id
 from app.explore import install_explore
 from app.loop_reads import loop_reads
+from app.ops.allocator import limit_malloc_arenas
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
@@ -51,6 +52,7 @@ DOC_LINKS = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    limit_malloc_arenas()  # before the worker's threads start: each would take an arena
     app: FastAPI = FastAPIOffline(
         lifespan=_lifespan,
         generate_unique_id_function=operation_id,

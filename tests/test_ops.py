@@ -172,3 +172,48 @@ def test_cli_export_and_import(empty_url: str, tmp_path: Path) -> None:
     assert "line 2: not JSON" in rejected.stderr
     assert "line 3: body.country" in rejected.stderr
     assert rejected.stdout.strip().endswith("2 rejected; nothing was changed")
+
+
+ARENAS = """
+import ctypes, sys, threading, time
+if sys.argv[1] == "app":
+    from app.main import create_app
+    create_app()
+def work():
+    kept = []
+    for _ in range(200):  # blocks under glibc's mmap threshold, held while the others run
+        kept.append(bytearray(4000))
+        time.sleep(0.0005)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(tmp_path: Path, *args: str, **env: str) -> int:
+    """How many malloc arenas a process of 8 allocating threads ends with (glibc's count)."""
+    script = tmp_path / "arenas.py"
+    script.write_text(ARENAS)
+    environment = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env
+    done = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    return done.stderr.count("Arena ")
+
+
+def _glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc only")
+def test_a_served_process_keeps_two_malloc_arenas(tmp_path: Path) -> None:
+    """Each thread would take an arena of its own and hoard what it frees (app.ops.allocator):
+    after create_app, threads share two; an operator's MALLOC_ARENA_MAX still wins."""
+    assert _arenas(tmp_path, "none") > 2  # the test can tell: without the app, one a thread
+    assert _arenas(tmp_path, "app") == 2
+    assert _arenas(tmp_path, "app", MALLOC_ARENA_MAX="6") == 6
