@@ -226,7 +226,9 @@ async def _soak(
     base: str, key: str, ids: list[str], opts: argparse.Namespace, server: Any
 ) -> dict[str, Any]:
     tally = Tally()
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    # A pooled connection is dropped before uvicorn's keep-alive timeout (5 s) ends it: one
+    # reused just as the server closed it failed a GET with ReadError (a run of 2026-12-04).
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128, keepalive_expiry=4)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         traffic = Traffic(client, key, ids, tally)
         calibrate = min(10.0, max(2.0, opts.seconds / 10))
@@ -338,6 +340,10 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     engine.dispose()
     key = write_key(url)
     env = {"DATABASE_URL": url, "LOG_LEVEL": "warning"}
+    if opts.probe_memory:
+        probe = opts.probe_memory / opts.db
+        shutil.rmtree(probe, ignore_errors=True)
+        env |= {"PYTHONPATH": str(BENCH / "memory_probe"), "MEMORY_PROBE_DIR": str(probe)}
     command = servers.app_command(opts.workers, PORT)
     log = BENCH / "out" / f"soak-{opts.db}.log"
     with servers.running("app", command, PORT, env, log, "/readyz") as server:
@@ -426,6 +432,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="Requests/s to send (default: half the peak).")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--record", action="store_true", help="Write the figures into RESULTS.md.")
+    parser.add_argument(
+        "--probe-memory", type=Path, metavar="DIR",
+        help="Each worker writes, each minute, what its memory holds into DIR/<db>/<pid>.jsonl "
+        "(bench/memory_probe; with MEMORY_PROBE_TRACE=1 also tracemalloc, which slows them).",
+    )  # fmt: skip
     opts = parser.parse_args()
     if opts.smoke:
         opts.seconds = min(opts.seconds, 20.0)
