@@ -3,7 +3,7 @@
 glibc gives each thread that allocates an arena of its own (up to eight a core) and keeps
 what is freed there for that arena's later use. A worker's threads (the threadpool's writes,
 SQLite's statements, the deliverer) each filled one: in a 6-minute soak at S its heap in use
-stayed at 36-43 MB while the free memory glibc held grew from 9 to 22 MB, and the worker's
+stayed at 35-39 MB while the free memory glibc held grew from 9 to 22 MB, and the worker's
 RSS with it (+17.6 MB; bench/memory_probe). With two arenas, at the same rate, the workers
 grew +2.7 and +7.9 MB against +12.8 and +14.0 (bench/RESULTS.md, the tenth session).
 """

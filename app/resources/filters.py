@@ -112,7 +112,7 @@ def through(column: Any, target_id: Any, inner: Filter, *, broad: bool = False) 
     three) and is a correlated `EXISTS` instead: the page's own keyset walk looks up each
     row's reference by primary key and stops after `limit` matches. As `IN`, SQLite built a
     list of every matching id per request (1,333 at S: 1.26 ms a landscape page against 0.36
-    unfiltered), or, let pick `column`'s index, sorted every match (see `Unsteered`).
+    unfiltered), or, left free to pick `column`'s index, sorted every match (`Unsteered`).
     Postgres plans the two forms alike (a semi-join)."""
     if not broad:
         return Filter(
