@@ -97,7 +97,10 @@ def _paged(
     if wants_csv_for(request, query):
         return csv_response(name, header, every_page(engine, fetch, query, query.cursor))
     with read_session(engine) as session:
-        items, next_cursor = fetch(session, query.limit, query.cursor)
+        return _page_response(request, *fetch(session, query.limit, query.cursor))
+
+
+def _page_response(request: Request, items: list[Any], next_cursor: str | None) -> Response:
     body = dumps({"items": items, "next_cursor": next_cursor})
     return json_bytes(body, next_link(request, next_cursor))
 
@@ -148,9 +151,7 @@ async def get_landscape(request: Request, params: LandscapeParams) -> Response:
             connection, clauses, limit=params.limit, after=params.cursor, scope=scope
         )
 
-    items, next_cursor = await read(request.app.state.engine, present)
-    body = dumps({"items": items, "next_cursor": next_cursor})
-    return json_bytes(body, next_link(request, next_cursor))
+    return _page_response(request, *await read(request.app.state.engine, present))
 
 
 def _one_status(params: Any) -> str | None:
