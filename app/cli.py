@@ -19,6 +19,7 @@ from app.db import backup_sqlite, get_engine, is_sqlite, read_session, write_ses
 from app.market.demo import seed as seed_demo
 from app.market.registry import SPECS
 from app.ops.observe import configure_logging
+from app.ops.workers import serve_uvicorn
 from app.schema import upgrade
 from app.settings import get_settings
 from app.sync.export import export_lines
@@ -55,7 +56,7 @@ def serve(
     if server is Server.granian:
         _granian(host or settings.host, port or settings.port, workers)
         return
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
         host=host or settings.host,
@@ -65,6 +66,7 @@ def serve(
         log_config=None,  # the app's own logging: one line a request, JSON or text
         timeout_graceful_shutdown=GRACE_S,
     )
+    serve_uvicorn(config)  # with several workers, a listening socket each
 
 
 def _granian(host: str, port: int, workers: int) -> None:

@@ -133,16 +133,5 @@ def app_command(workers: int, port: int, server: str = "uvicorn") -> list[str]:
 
 def floor_command(workers: int, port: int, module: str = "bench.floor") -> list[str]:
     """The floor, or with module="bench.framework" the same reads behind bare FastAPI."""
-    return [
-        str(VENV_BIN / "uvicorn"),
-        f"{module}:app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    return [str(VENV_BIN / "python"), "-m", "bench.uvicorn_workers", f"{module}:app", str(port),
+            str(workers)]  # fmt: skip

@@ -59,15 +59,21 @@ def main() -> None:
     with servers.running("app", command, PORT, env, BENCH / "out" / "balance.log", "/readyz") as s:
         workers = _workers(s.process.pid)
         print(f"{opts.server}, 2 workers, GET one, wrk -c16 3 s a round")
+        # A second's warm-up, as bench/run.py's: /readyz answers once one worker listens.
+        _wrk(s.base, paths, 1)
         for n in range(opts.rounds):
             before = {pid: _cpu_s(pid) for pid in workers}
-            out = subprocess.run(
-                ["wrk", "-t1", "-c16", "-d3s", "-s", str(BENCH / "paths.lua"), s.base, "--",
-                 str(paths)], capture_output=True, text=True, check=True, timeout=60,
-            ).stdout  # fmt: skip
+            out = _wrk(s.base, paths, 3)
             rate = next(line.split()[1] for line in out.splitlines() if "Requests/sec" in line)
             spent = ", ".join(f"{_cpu_s(pid) - before[pid]:.2f}" for pid in workers)
             print(f"round {n + 1}: {float(rate):,.0f} req/s; CPU s of each worker: {spent}")
+
+
+def _wrk(base: str, paths: Path, seconds: int) -> str:
+    return subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(BENCH / "paths.lua"), base, "--",
+         str(paths)], capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
 
 
 if __name__ == "__main__":

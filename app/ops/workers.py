@@ -1,0 +1,81 @@
+"""Several uvicorn workers, each listening on a socket of its own (SO_REUSEPORT).
+
+uvicorn's workers share one listening socket, and the worker that wakes first accepts every
+connection waiting (libuv accepts until the queue is empty). A client that opens its
+connections at once and keeps them alive (a load test's 16, a partner's sync pool) can so
+load one worker of two for as long as it stays connected, while the other idles: 3 rounds
+of 8 in bench/worker_balance.py (bench/RESULTS.md, "Two workers, one busy"). With a socket
+each, bound with SO_REUSEPORT, the kernel spreads new connections among the listening
+workers by their addresses, and no worker can take another's.
+
+uvicorn's own supervisor stays in charge (health checks, restarts, SIGHUP, SIGTTIN): it hands
+every worker the list of sockets it was given, pickled across the spawn, and the list given
+here unpickles in each worker as one new socket that worker binds for itself. A worker's
+socket closes with it; connections the kernel had queued on it and no one accepted yet are
+reset, which only a worker's exit (a restart, a crash, the shutdown) can cause.
+"""
+
+import logging
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+logger = logging.getLogger("uvicorn.error")
+
+
+def serve_uvicorn(config: uvicorn.Config) -> None:
+    """Serve `config` as `uvicorn.run` would, with a listening socket a worker when there are
+    several. The supervisor first binds the address itself, without listening: a taken port
+    fails at once, port 0 becomes one port every worker shares, and while it lives no process
+    without SO_REUSEPORT can take the port between two workers' restarts."""
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+        return
+    try:
+        reserved = _reuseport_socket(config.host, config.port)
+    except OSError as exc:
+        logger.error(exc)
+        sys.exit(STARTUP_FAILURE)
+    with reserved:
+        port = reserved.getsockname()[1]
+        logger.info("Uvicorn running on http://%s:%d, a socket for each worker", config.host, port)
+        Multiprocess(config, sockets=OwnSocket(config.host, port)).run()
+
+
+class OwnSocket(list[socket.socket]):
+    """Empty in the supervisor; in a worker, one socket that worker has just bound."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        self.host, self.port = host, port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return _bound_in_worker, (self.host, self.port)
+
+
+def _bound_in_worker(host: str, port: int) -> list[socket.socket]:
+    try:
+        return [_reuseport_socket(host, port)]
+    except OSError as exc:
+        # STARTUP_FAILURE tells the supervisor that restarting would fail the same way.
+        logger.error(exc)
+        sys.exit(STARTUP_FAILURE)
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
