@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.builders import API
 from tests.live import ROOT, Server, free_port
@@ -84,10 +85,14 @@ def test_a_killed_worker_is_replaced_by_one_listening_in_its_place(
     assert len(_served_by(log, "/api/v1/automakers")) == 2
 
 
-def test_a_taken_port_stops_serve_at_once(migrated: tuple[str, str]) -> None:
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["any process", "another serve"])
+def test_a_taken_port_stops_serve_at_once(migrated: tuple[str, str], reuse_port: bool) -> None:
+    """Sockets bound with SO_REUSEPORT by the same user may share a port: a second instance
+    must still be refused, not handed half of the first one's connections."""
     url, _ = migrated
     port = free_port()
     with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
         taken.bind(("127.0.0.1", port))
         taken.listen()
         done = subprocess.run(

@@ -39,7 +39,7 @@ def serve_uvicorn(config: uvicorn.Config) -> None:
             sys.exit(STARTUP_FAILURE)
         return
     try:
-        reserved = _reuseport_socket(config.host, config.port)
+        reserved = _reuseport_socket(config.host, _free_port(config.host, config.port))
     except OSError as exc:
         logger.error(exc)
         sys.exit(STARTUP_FAILURE)
@@ -67,6 +67,17 @@ def _bound_in_worker(host: str, port: int) -> list[socket.socket]:
         # STARTUP_FAILURE tells the supervisor that restarting would fail the same way.
         logger.error(exc)
         sys.exit(STARTUP_FAILURE)
+
+
+def _free_port(host: str, port: int) -> int:
+    """`port` (or, for 0, one the kernel picks) if nothing is bound to it. Bound without
+    SO_REUSEPORT, so that another instance of the service, whose sockets do use it, is found
+    too: the kernel would otherwise let the two share the port and split its connections."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        probe.bind((host, port))
+        free: int = probe.getsockname()[1]
+        return free
 
 
 def _reuseport_socket(host: str, port: int) -> socket.socket:
