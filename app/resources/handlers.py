@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -51,7 +50,7 @@ def record_response(
     headers = {"ETag": etag(written.record.version)}
     if created:
         headers["Location"] = f"{API_PREFIX}/{spec.path}/{written.record.id}"
-    return JSONResponse(written.json, status_code=written.status, headers=headers)
+    return Response(dumps(written.json), written.status, headers, "application/json")
 
 
 def client_uuid(raw: str) -> UUID:
