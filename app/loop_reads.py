@@ -60,7 +60,7 @@ class LoopReads:
             async with self._connection() as connection:
                 cursor = await connection.execute(sql, values)
                 row = await cursor.fetchone()
-                processors = compiled.processors_for(cursor.description or ())
+                processors = compiled.processors_for(cursor)
         except psycopg.Error as exc:
             raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc
         return None if row is None else processed([row], processors)[0]
@@ -137,7 +137,7 @@ class SqliteReads:
             cursor = driver.execute(sql, values)
             try:
                 row = cursor.fetchone()
-                processors = compiled.processors_for(cursor.description or ())
+                processors = compiled.processors_for(cursor)
             finally:
                 cursor.close()  # a statement left unfinished would hold its snapshot open
         except sqlite3.Error as exc:
