@@ -120,3 +120,13 @@ def _worker_pids(supervisor: int) -> list[int]:
         if parent == supervisor and spawned:
             found.append(int(entry))
     return sorted(found)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_serve_quietly(migrated: tuple[str, str], workers: str) -> None:
+    """As `uvicorn.run` ends on Ctrl-C: after a graceful shutdown, exit 0, no traceback."""
+    url, _ = migrated
+    server = Server(url, "--workers", workers)
+    log = server.stop(signal.SIGINT)
+    assert server.process.returncode == 0, log
+    assert "Traceback" not in log

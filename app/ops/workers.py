@@ -28,16 +28,25 @@ logger = logging.getLogger("uvicorn.error")
 
 
 def serve_uvicorn(config: uvicorn.Config) -> None:
-    """Serve `config` as `uvicorn.run` would, with a listening socket a worker when there are
-    several. The supervisor first binds the address itself, without listening: a taken port
-    fails at once, port 0 becomes one port every worker shares, and while it lives no process
-    without SO_REUSEPORT can take the port between two workers' restarts."""
-    if config.workers == 1:
-        server = uvicorn.Server(config)
+    """Serve `config` as `uvicorn.run` would (Ctrl-C ends it quietly, exit 0), with a
+    listening socket a worker when there are several."""
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            _supervise(config)
+            return
         server.run()
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
-        return
+    except KeyboardInterrupt:
+        return  # uvicorn re-raises the SIGINT it handled once it has shut down
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def _supervise(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor over workers that bind their own sockets. It first binds the
+    address itself, without listening: a taken port fails at once, port 0 becomes one port
+    every worker shares, and while it lives no process without SO_REUSEPORT can take the
+    port between two workers' restarts."""
     try:
         reserved = _reuseport_socket(config.host, _free_port(config.host, config.port))
     except OSError as exc:
