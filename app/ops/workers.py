@@ -29,11 +29,15 @@ logger = logging.getLogger("uvicorn.error")
 
 def serve_uvicorn(config: uvicorn.Config) -> None:
     """Serve `config` as `uvicorn.run` would (Ctrl-C ends it quietly, exit 0), with a
-    listening socket a worker when there are several."""
+    listening socket a worker when there are several (on Linux; elsewhere, uvicorn's one
+    shared socket)."""
     server = uvicorn.Server(config)
     try:
-        if config.workers > 1:
+        if config.workers > 1 and sys.platform == "linux":
             _supervise(config)
+            return
+        if config.workers > 1:  # SO_REUSEPORT spreads connections on Linux only
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
             return
         server.run()
     except KeyboardInterrupt:
