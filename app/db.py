@@ -301,7 +301,7 @@ class Compiled:
     def processors_for(self, cursor: Any) -> list[Any]:
         """Each column's result processor, which depends on the driver's type code for it:
         read from the first cursor that ran the statement. Only then: psycopg makes the
-        `description` afresh at each access, an object a column (15 a page, ~15 µs)."""
+        `description` afresh at each access, an object a column (~15 µs for a figure's 15)."""
         if self.processors is None:
             self.processors = [
                 kind._cached_result_processor(self.dialect, column[1])

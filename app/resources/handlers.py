@@ -50,7 +50,8 @@ def record_response(
     headers = {"ETag": etag(written.record.version)}
     if created:
         headers["Location"] = f"{API_PREFIX}/{spec.path}/{written.record.id}"
-    return Response(dumps(written.json), written.status, headers, "application/json")
+    body = dumps(written.json)
+    return Response(body, written.status, headers=headers, media_type="application/json")
 
 
 def client_uuid(raw: str) -> UUID:
