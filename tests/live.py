@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,14 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Any = lambda
             assert process.poll() is None, log()
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
+
+
+def until(check: Callable[[], bool], seconds: float, what: str, every: float = 0.1) -> None:
+    """Poll `check` until it holds; fails with `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(every)
 
 
 class Server:

@@ -27,7 +27,7 @@ from app.sync.deliveries import IDLE_POLL_S, Deliverer
 from app.sync.webhooks import Webhook
 from tests.builders import API, create
 from tests.conftest import _clean, fresh_database
-from tests.live import ROOT, Server, free_port
+from tests.live import ROOT, Server, free_port, until
 from tests.test_errors import assert_problem
 
 
@@ -111,10 +111,7 @@ def _subscribe(client: TestClient, got: Receiver, **extra: Any) -> dict[str, Any
 
 
 def _until(check: Callable[[], bool], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "not delivered in time"
-        time.sleep(0.05)
+    until(check, seconds, "not delivered in time", every=0.05)
 
 
 def _head(client: TestClient) -> int:

@@ -7,14 +7,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.builders import API
-from tests.live import ROOT, Server, free_port
+from tests.live import ROOT, Server, free_port, until
 
 
 def _listeners(port: int) -> int:
@@ -25,11 +24,8 @@ def _listeners(port: int) -> int:
     return sum(1 for row in rows if row[1] == local and row[3] == "0A")
 
 
-def _until(check: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+def _until(check: Callable[[], bool]) -> None:
+    until(check, 30, "timed out")
 
 
 def _served_by(log: str, route: str) -> set[int]:
