@@ -25,6 +25,7 @@ from app.docs import DESCRIPTION, install_openapi, operation_id
 from app.explore import install_explore
 from app.loop_reads import loop_reads
 from app.ops.allocator import limit_malloc_arenas
+from app.ops.collector import tune_collector
 from app.ops.health import router as health_router
 from app.ops.observe import Observe, configure_logging, metrics
 from app.problems import add_problem_handlers
@@ -133,6 +134,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.deliverer.start()
     await run_in_threadpool(refresh_sqlite_statistics, app.state.engine)
     app.state.loop_reads = loop_reads(app.state.engine)
+    tune_collector()
     yield
     hub.close()
     await app.state.deliverer.stop()  # in-flight deliveries stay pending, sent again later

@@ -1,5 +1,6 @@
 """Liveness, readiness, an unreachable database, settings and the command line."""
 
+import gc
 import os
 import socket
 import subprocess
@@ -217,3 +218,17 @@ def test_a_served_process_keeps_two_malloc_arenas(tmp_path: Path) -> None:
     assert _arenas(tmp_path, "none") > 2  # the test can tell: without the app, one a thread
     assert _arenas(tmp_path, "app") == 2
     assert _arenas(tmp_path, "app", MALLOC_ARENA_MAX="6") == 6
+
+
+@pytest.mark.usefixtures("engine")
+def test_a_started_app_runs_young_collections_less_often(database_url: str) -> None:
+    """A batch's thousands of live ORM objects were walked at every 700 new containers
+    (app.ops.collector): once the app has started, 10,000; the older thresholds stay."""
+    before = gc.get_threshold()
+    gc.set_threshold(700, 9, 11)
+    try:
+        with TestClient(create_app(_settings(database_url))) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_threshold() == (10_000, 9, 11)
+    finally:
+        gc.set_threshold(*before)
