@@ -4,6 +4,10 @@ slower? Rounds alternate between the two servers so that the machine's drift hit
     .venv/bin/python bench/compare.py --base 31528e7                 # GET one, list page
     .venv/bin/python bench/compare.py --base HEAD~3 --db postgres --cases "list page, 20 deep"
     .venv/bin/python bench/compare.py --base HEAD --patch idea.diff --db postgres --cases "get one"
+    .venv/bin/python bench/compare.py --base HEAD~1 --cases batch    # /batch's records/s
+
+`batch` is the run's `/batch` case (1000 PUTs, each round two batches a server, after the
+Core upserts of the same rows); its figures are records/s, and CPU per record.
 
 The other commit is checked out as a git worktree in the temporary folder and served from
 there by this virtualenv, so both sides run with the same libraries. With `--patch`, "this"
@@ -26,10 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine
 
 from bench import cases, load, servers
-from bench.run import dataset_url, ensure_dataset
+from bench.run import dataset_url, ensure_dataset, write_key
 
 BENCH = Path(__file__).resolve().parent
 PORTS = {"this": 18500, "base": 18600}
+BATCH = "batch"
+BATCHES_A_ROUND = 2
 
 
 def worktree(rev: str, name: str = "base", patch: Path | None = None) -> Path:
@@ -94,14 +100,23 @@ def main() -> None:
             for name, tree in trees.items()
         }
         known = cases.loads(up["this"].base, None, "", engine)
-        if unknown := set(wanted) - {c.name for c in known}:
-            parser.error(f"no case {sorted(unknown)}; the cases: {[c.name for c in known]}")
+        if unknown := set(wanted) - {c.name for c in known} - {BATCH}:
+            names = [c.name for c in known] + [BATCH]
+            parser.error(f"no case {sorted(unknown)}; the cases: {names}")
         chosen = [c for c in known if c.name in wanted]
+        key = write_key(url) if BATCH in wanted else ""
         for case in chosen:  # warm both, then alternate
             for target in up.values():
                 load.run(target.base, case.app, seconds=1, connections=case.connections)
         for round_ in range(opts.rounds):
             order = list(up) if round_ % 2 == 0 else list(up)[::-1]
+            if key:
+                for name in order:
+                    before = up[name].cpu_seconds()
+                    done = cases.batch_upserts(up[name].base, key, engine, BATCHES_A_ROUND)
+                    cpu_us = (up[name].cpu_seconds() - before) / done["records"] * 1e6
+                    figures.setdefault((BATCH, name), []).append(done["batch_records_per_s"])
+                    figures.setdefault((BATCH, f"{name} cpu"), []).append(cpu_us)
             for case in chosen:
                 for name in order:
                     before = up[name].cpu_seconds()
