@@ -28,7 +28,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 SQLITE_CACHE_KIB = 16 * 1024
 # A cap on the memory of all of a process's SQLite connections together (a process-wide
 # pragma): past it, the caches recycle their least recent pages instead of growing. Each
-# pooled connection has its own cache and a pool holds up to 15; uncapped, a worker's
+# pooled connection has its own cache and a pool holds up to POOL_SIZE; uncapped, a worker's
 # caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
 # Two caches' worth: a worker's reads on the event loop go through the connection the pool
 # returned last (LIFO), not every pooled one in turn, and records by id through the one
@@ -110,7 +110,12 @@ def get_engine(url: str) -> Engine:
         # LIFO: reads on the event loop take one connection at a time, and the one they get
         # is the one whose cache is hot (FIFO turns every pooled cache over in turn).
         engine = create_engine(
-            url, connect_args={"timeout": busy}, pool_use_lifo=True, **JSON_CODEC
+            url,
+            connect_args={"timeout": busy},
+            pool_use_lifo=True,
+            pool_size=POOL_SIZE,
+            max_overflow=0,
+            **JSON_CODEC,
         )
         _configure_sqlite(engine, busy)
         # Try the folder again on every connection, so a fixed disk heals without a restart.
@@ -121,8 +126,8 @@ def get_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         **JSON_CODEC,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         connect_args={"client_encoding": "utf8"},
     )
     _ping_when_idle(engine)
@@ -130,10 +135,15 @@ def get_engine(url: str) -> Engine:
 
 
 IDLE_BEFORE_PING_S = 1.0
-# A worker's Postgres connections: this many kept open by the engine, up to 10 more under
-# load, and app.loop_reads' few beside them: 20 at most and 10 kept open, as before those
-# existed. Servers are sized by it (max_connections 100 holds several processes).
-PG_POOL_SIZE = 6
+# A worker's connections: up to this many through the engine, each kept open once a load
+# has needed it, and on Postgres app.loop_reads' few beside them: 20 at most, as before.
+# Kept, not overflow: with 6 kept and 10 more opened under load, each connection past the
+# sixth was closed as it came back and opened again for the next request (on SQLite, with
+# a cold page cache). A Postgres list page under 16 clients served 483 requests/s against
+# 715 with 16 kept (bench/compare.py, the twelfth session); SQLite's bounded reads take one
+# connection at a time on the event loop, but its writes and unbounded reads, in threads,
+# follow the same rule. Servers are sized by it (max_connections 100 holds several processes).
+POOL_SIZE = 16
 
 
 def _ping_when_idle(engine: Engine) -> None:

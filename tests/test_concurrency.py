@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
 from tests.builders import API, create, payload_for
 
@@ -63,3 +64,38 @@ def test_concurrent_puts_to_a_new_id_create_once_and_replace_after(
         with ThreadPoolExecutor(WRITERS) as pool:
             statuses = Counter(pool.map(writer, range(WRITERS)))
         assert statuses == {201: 1, 200: WRITERS - 1}
+
+
+CLIENTS = 12  # more than the 6 connections a pool used to keep, fewer than POOL_SIZE
+
+
+def test_concurrent_readers_reuse_the_connections_they_opened(
+    client: TestClient, live_server: str, auth: dict[str, str], engine: Engine
+) -> None:
+    """A pool that kept 6 and opened 10 more under load closed each extra one as it came
+    back and opened it again for the next request (app.db.POOL_SIZE). Reads in threads
+    (`count=true`, on both databases): waves of clients open no more connections than
+    are ever in use at once, the clients' and the app's own two (the feed's watcher, the
+    webhook deliverer)."""
+    create(client, "sources")
+    opened: list[object] = []
+
+    def count(*_: object) -> None:
+        opened.append(None)
+
+    def wave() -> None:
+        def reader(_: int) -> None:
+            with httpx.Client(timeout=60, headers=auth) as http:
+                for _ in range(20):
+                    http.get(f"{live_server}{API}/sources?count=true").raise_for_status()
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(reader, range(CLIENTS)))
+
+    event.listen(engine, "connect", count)
+    try:
+        for _ in range(3):
+            wave()
+    finally:
+        event.remove(engine, "connect", count)
+    assert len(opened) <= CLIENTS + 2, f"{len(opened)} connections opened for {CLIENTS} clients"
