@@ -20,6 +20,7 @@ its events and, on Postgres, its threadpool.
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -31,12 +32,13 @@ from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.db import IDLE_BEFORE_PING_S, Prepared, processed
+from app.db import IDLE_BEFORE_PING_S, Compiled, Prepared, processed
 
 # A read holds its connection for one round trip, so a few serve thousands a second; with
-# the engine's (app.db.PG_POOL_SIZE) a worker keeps 10 connections and opens 20 at most.
+# the engine's (app.db.POOL_SIZE) a worker opens 20 at most.
 OPEN_MAX = 4
 IDLE_MAX = 4
+log = logging.getLogger("battery_intel.loop_reads")
 
 
 class LoopReads:
@@ -54,16 +56,23 @@ class LoopReads:
 
     async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The statement's first row, as `Prepared.first` gives it on the engine."""
-        compiled = prepared.compiled_for(self.dialect)
+        rows, processors = await self.all(prepared.compiled_for(self.dialect), params)
+        return processed(rows[:1], processors)[0] if rows else None
+
+    async def all(self, compiled: Compiled, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        """The driver's rows, unprocessed, and each column's processor, as `Compiled.run`
+        gives them on the engine: for a bounded read (a record, a planned list page)."""
         sql, values = compiled.sql, compiled.parameters(params)
+        if log.isEnabledFor(logging.DEBUG):  # what the engine's events would have seen
+            log.debug("%s", sql)
         try:
             async with self._connection() as connection:
                 cursor = await connection.execute(sql, values)
-                row = await cursor.fetchone()
+                rows = await cursor.fetchall()
                 processors = compiled.processors_for(cursor)
         except psycopg.Error as exc:
             raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc
-        return None if row is None else processed([row], processors)[0]
+        return rows, processors
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed as they come back."""

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
+from app.loop_reads import log as loop_log
 from app.market.registry import SPECS
 from app.resources.query import RESERVED, queryable
 from tests.builders import API, create
@@ -201,20 +203,32 @@ def test_count_and_link_header(client: TestClient) -> None:
 
 
 @contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """The statements run on `engine` meanwhile, but the webhook deliverer's: it runs beside
-    every app and looks for work (one query on `webhooks`) after each commit."""
+def counting(engine: Engine, *, on_the_loop: bool = True) -> Iterator[list[str]]:
+    """The statements run meanwhile on `engine` and, unless told not to, on the event loop
+    beside it (the debug lines of app.loop_reads), but the webhook deliverer's: it runs
+    beside every app and looks for work (one query on `webhooks`) after each commit."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
         if "webhooks" not in args[2]:
             statements.append(args[2])
 
+    class OnTheLoop(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            statements.append(record.getMessage())
+
+    handler = OnTheLoop(logging.DEBUG)
+    level = loop_log.level
+    if on_the_loop:
+        loop_log.addHandler(handler)
+        loop_log.setLevel(logging.DEBUG)
     event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", count)
+        loop_log.removeHandler(handler)
+        loop_log.setLevel(level)
 
 
 def sqlite_plan(engine: Engine, statement: str, text: str, texts: int) -> list[str]:

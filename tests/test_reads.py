@@ -6,14 +6,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, select
 
 from app.loop_reads import KEPT_CACHE_KIB
+from app.main import create_app
 from app.market.registry import SPECS
 from app.resources.formats import record_json
 from app.resources.rows import _dashed, _iso_utc, shape
+from app.settings import Settings
 from tests.builders import API, create
 from tests.test_queries import counting, sqlite_plan
 
@@ -45,7 +48,7 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
     every other read."""
     source = create(client, "sources", title="Ｓｏｕｒｃｅ 電池")
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    with counting(engine) as plain:
+    with counting(engine, on_the_loop=False) as plain:
         by_id = client.get(f"{API}/sources/{source['id']}")
         by_slug = client.get(f"{API}/sources/{source['slug']}")
         missing = client.get(f"{API}/sources/{uuid4()}")
@@ -67,6 +70,27 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
     assert included.status_code == 404
     assert [sql for sql in through_engine if "FROM sources" in sql]
     assert [sql for sql in through_engine if "FROM energy_densities" in sql]
+
+
+def test_a_plain_list_page_on_postgres_is_read_beside_the_engine(client: TestClient) -> None:
+    """On Postgres a page with no `count`, `include` or `known_at` is read on the event loop
+    (app.loop_reads), as one record is, and answers as the engine does; SQLite reads its
+    pages through the engine, on the loop already (app.db.read)."""
+    for title in ("Ａ 電池", "B", "C"):
+        create(client, "sources", title=title)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    url = f"{API}/sources?sort=-title&limit=2"
+    with counting(engine, on_the_loop=False) as through_engine:
+        first = client.get(url)
+        second = client.get(first.headers["link"][1 : first.headers["link"].index(">")])
+    counted = client.get(f"{url}&count=true")  # through the engine on both
+    assert first.json()["items"] == counted.json()["items"]
+    assert first.json()["next_cursor"] == counted.json()["next_cursor"]
+    assert [item["title"] for item in first.json()["items"] + second.json()["items"]] == [
+        "Ａ 電池", "C", "B"
+    ]  # fmt: skip
+    read_by_engine = [sql for sql in through_engine if "FROM sources" in sql]
+    assert bool(read_by_engine) is (engine.dialect.name == "sqlite"), through_engine
 
 
 def test_uuids_and_times_read_from_sqlite_text_are_the_apis_text() -> None:
@@ -142,3 +166,29 @@ def test_one_filter_value_is_an_equality_and_several_an_in_list(client: TestClie
         (listing,) = [s for s in statements if "ORDER BY" in s]
         assert ("status = " in listing) is equality, listing
         assert ("status IN " in listing) is not equality, listing
+
+
+@pytest.mark.postgres
+def test_times_read_from_postgres_are_utc_whatever_its_time_zone(
+    migrated: tuple[str, str],
+) -> None:
+    """psycopg gives times in the session's zone; the API writes them in UTC (`Z`) whether
+    that zone is UTC (kept as it is, app.resources.rows._in_utc) or not (converted), on
+    the event loop and through the engine alike."""
+    url, key = migrated
+    database = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"ALTER DATABASE \"{database}\" SET timezone TO 'Asia/Tokyo'"))
+    admin.dispose()
+    settings = Settings(database_url=url, _env_file=None)
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        with client.app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+            assert connection.scalar(text("SHOW timezone")) == "Asia/Tokyo"
+        written = create(client, "sources")
+        one = client.get(f"{API}/sources/{written['id']}").json()  # on the loop
+        (paged,) = client.get(f"{API}/sources").json()["items"]  # on the loop
+        (counted,) = client.get(f"{API}/sources?count=true").json()["items"]  # the engine
+    assert one == paged == counted == written
+    assert written["created_at"].endswith("Z"), written

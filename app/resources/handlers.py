@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app import db
+from app.loop_reads import LoopReads
 from app.problems import BadRequest, NotFound
 from app.resources import cursor, feed, reads, writes
 from app.resources.formats import columns, csv_response, every_page, include, wants_csv_for
@@ -101,6 +102,15 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
         return dumps(body), page.next_cursor
 
     bounded = not params.count and params.q is None
+    loop_reads = request.app.state.loop_reads
+    if bounded and not includes and params.known_at is None and isinstance(loop_reads, LoopReads):
+        page = await reads.list_page_on_loop(
+            loop_reads, spec, keys=keys, where=where, limit=params.limit,
+            after=params.cursor, scope=scope,
+        )  # fmt: skip
+        if page is not None:
+            body = dumps({"items": page.rows, "next_cursor": page.next_cursor})
+            return json_bytes(body, next_link(request, page.next_cursor))
     content, next_cursor = await db.read(engine, read_page, bounded=bounded)
     return json_bytes(content, next_link(request, next_cursor))
 

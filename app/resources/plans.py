@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, bindparam, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, Dialect, bindparam, select
 
 from app.db import Compiled, Prepared
 from app.resources import cursor
@@ -50,27 +50,42 @@ def rows(
     `keys`; None when this shape of request cannot be planned (the caller builds it)."""
     if not Prepared.runs_on(connection):
         return None
+    found = planned(connection.dialect, shape, table_key, where, keys, limit)
+    if found is None:
+        return None
+    return shape.convert(*found[0].run(connection, found[1]))
+
+
+def planned(
+    dialect: Dialect,
+    shape: Shape,
+    table_key: str,
+    where: Sequence[ColumnElement[bool]],
+    keys: Sequence[SortKey],
+    limit: int,
+) -> tuple[Compiled, dict[str, Any]] | None:
+    """The compiled statement of `rows` and its parameters, for any connection to a
+    database of `dialect` (app.loop_reads' too); None when it cannot be planned."""
     keyed = [clause._generate_cache_key() for clause in where]
     if any(k is None for k in keyed):
         return None
-    dialect = connection.dialect
     key = (dialect.name, table_key, cursor.signature(keys), tuple(k.key for k in keyed))  # type: ignore[union-attr]
     if key in _plans:
         plan = _plans[key]
     else:
         if len(_plans) >= MAX_PLANS:
             _plans.clear()
-        plan = _plans[key] = _plan(connection, shape, where, keyed, keys)
+        plan = _plans[key] = _plan(dialect, shape, where, keyed, keys)
     if plan is None:
         return None
     values = [bind.effective_value for k in keyed for bind in k.bindparams]  # type: ignore[union-attr]
     params = dict(zip(plan.names, values, strict=True))
     params[LIMIT] = limit
-    return shape.convert(*plan.compiled.run(connection, params))
+    return plan.compiled, params
 
 
 def _plan(
-    connection: Connection,
+    dialect: Dialect,
     shape: Shape,
     where: Sequence[ColumnElement[bool]],
     keyed: Sequence[Any],
@@ -82,7 +97,7 @@ def _plan(
         .order_by(*cursor.order_by(keys))
         .limit(bindparam(LIMIT))
     )
-    compiled = Compiled(statement, connection.dialect)
+    compiled = Compiled(statement, dialect)
     if any(bind.expanding for bind in compiled.bound.values()):
         return None
     name_of = {id(bind): name for name, bind in compiled.bound.items()}

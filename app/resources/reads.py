@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.columns import NAME_MAX
 from app.db import Prepared
-from app.loop_reads import Reads
+from app.loop_reads import LoopReads, Reads
 from app.problems import NotFound
 from app.resources import cursor, pages, plans
 from app.resources.cursor import SortKey
@@ -106,6 +106,29 @@ async def get_row_on_loop(loop_reads: Reads, spec: ResourceSpec, key: str) -> di
     if row is None:
         raise _not_found(spec, key)
     return shape(spec).record(row)
+
+
+async def list_page_on_loop(
+    loop_reads: LoopReads,
+    spec: ResourceSpec,
+    *,
+    keys: list[SortKey],
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+    after: str | None,
+    scope: str,
+) -> Page | None:
+    """As `list_page` (no count), as of now, read on the event loop (app.loop_reads); None
+    when this shape of request cannot be planned (the caller reads it through the engine)."""
+    rows = shape(spec)
+    conditions = list(where)
+    if after is not None:
+        conditions.append(cursor.after(keys, cursor.decode(after, keys, scope)))
+    found = plans.planned(loop_reads.dialect, rows, spec.path, conditions, keys, limit + 1)
+    if found is None:
+        return None
+    records = rows.convert(*await loop_reads.all(*found))
+    return Page(records[:limit], pages.next_cursor(keys, records, limit, scope), None)
 
 
 def list_page(
