@@ -8,12 +8,14 @@ they stay Python objects until orjson writes them, in C (`OPT_UTC_Z` writes `...
 pydantic does).
 """
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from sqlalchemy import (
@@ -94,15 +96,34 @@ class HexUuid(Uuid[UUID]):
         return _DASHES.__getitem__
 
 
+def _utc_zones() -> frozenset[dt.tzinfo]:
+    zones: set[dt.tzinfo] = {dt.UTC}
+    for key in ("UTC", "Etc/UTC"):
+        with contextlib.suppress(ZoneInfoNotFoundError):  # no time zone database here
+            zones.add(ZoneInfo(key))
+    return frozenset(zones)
+
+
+_UTC_ZONES = _utc_zones()
+
+
+def _in_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A time as psycopg gives it, in the session's zone: kept when that zone is UTC, which
+    orjson writes as `Z` as it writes `datetime.UTC`; else moved to UTC. UTCDateTime's
+    `astimezone` of every value, most of them already in UTC, took 4% of a Postgres list
+    page's worker time (bench/load_profile.py)."""
+    if value is None or value.tzinfo in _UTC_ZONES:
+        return value
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 class IsoUTC(UTCDateTime):
-    """Reads SQLite's times as the API's text (`_iso_utc`); elsewhere as UTCDateTime."""
+    """Reads SQLite's times as the API's text (`_iso_utc`); elsewhere, times in UTC."""
 
     cache_ok = True
 
-    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        if dialect.name == "sqlite":
-            return _iso_utc
-        return super().result_processor(dialect, coltype)
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:  # noqa: ARG002
+        return _iso_utc if dialect.name == "sqlite" else _in_utc
 
 
 def selected(column: Column[Any], name: str | None = None) -> Column[Any] | Label[Any]:
