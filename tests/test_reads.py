@@ -73,23 +73,25 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
 
 
 def test_a_plain_list_page_on_postgres_is_read_beside_the_engine(client: TestClient) -> None:
-    """On Postgres a page with no `count`, `include` or `known_at` is read on the event loop
-    (app.loop_reads), as one record is, and answers as the engine does; SQLite reads its
-    pages through the engine, on the loop already (app.db.read)."""
-    for title in ("Ａ 電池", "B", "C"):
-        create(client, "sources", title=title)
+    """On Postgres a page with no `count` or `known_at` is read on the event loop
+    (app.loop_reads), as one record is, its includes too, and answers as the engine does;
+    SQLite reads its pages through the engine, on the loop already (app.db.read)."""
+    partner = create(client, "battery-partners", name="Ｗｅ 電池")
+    for value in (300, 310, 320):
+        create(client, "energy-densities", battery_partner_id=partner["id"], value_min=value,
+               value_max=None)  # fmt: skip
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    url = f"{API}/sources?sort=-title&limit=2"
+    url = f"{API}/energy-densities?sort=-value_min&limit=2&include=battery_partner,source"
     with counting(engine, on_the_loop=False) as through_engine:
         first = client.get(url)
         second = client.get(first.headers["link"][1 : first.headers["link"].index(">")])
     counted = client.get(f"{url}&count=true")  # through the engine on both
     assert first.json()["items"] == counted.json()["items"]
     assert first.json()["next_cursor"] == counted.json()["next_cursor"]
-    assert [item["title"] for item in first.json()["items"] + second.json()["items"]] == [
-        "Ａ 電池", "C", "B"
-    ]  # fmt: skip
-    read_by_engine = [sql for sql in through_engine if "FROM sources" in sql]
+    items = first.json()["items"] + second.json()["items"]
+    assert [item["value_min"] for item in items] == [320, 310, 300]
+    assert all(item["battery_partner"] == partner and item["source"] is None for item in items)
+    read_by_engine = [s for s in through_engine if "FROM energy_densities" in s]
     assert bool(read_by_engine) is (engine.dialect.name == "sqlite"), through_engine
 
 

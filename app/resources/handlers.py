@@ -103,13 +103,14 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
 
     bounded = not params.count and params.q is None
     loop_reads = request.app.state.loop_reads
-    if bounded and not includes and params.known_at is None and isinstance(loop_reads, LoopReads):
+    if bounded and params.known_at is None and isinstance(loop_reads, LoopReads):
         page = await reads.list_page_on_loop(
             loop_reads, spec, keys=keys, where=where, limit=params.limit,
             after=params.cursor, scope=scope,
         )  # fmt: skip
         if page is not None:
-            body = dumps({"items": page.rows, "next_cursor": page.next_cursor})
+            items = await reads.include_on_loop(loop_reads, page.rows, includes)
+            body = dumps({"items": items, "next_cursor": page.next_cursor})
             return json_bytes(body, next_link(request, page.next_cursor))
     content, next_cursor = await db.read(engine, read_page, bounded=bounded)
     return json_bytes(content, next_link(request, next_cursor))

@@ -131,6 +131,24 @@ async def list_page_on_loop(
     return Page(records[:limit], pages.next_cursor(keys, records, limit, scope), None)
 
 
+async def include_on_loop(
+    loop_reads: LoopReads,
+    items: list[dict[str, Any]],
+    includes: dict[str, tuple[str, ResourceSpec]],
+) -> list[dict[str, Any]]:
+    """As app.resources.formats.include, read on the event loop: one query per include."""
+    for name, (field, target) in includes.items():
+        found = shape(target)
+        by_id: dict[Any, dict[str, Any]] = {}
+        if ids := list({item[field] for item in items} - {None}):
+            statement = found.by_ids.compiled_for(loop_reads.dialect)
+            records = found.convert(*await loop_reads.all(statement, {"ids": ids}))
+            by_id = {record["id"]: record for record in records}
+        for item in items:
+            item[name] = by_id.get(item[field])
+    return items
+
+
 def list_page(
     connection: Session | Connection,
     spec: ResourceSpec,

@@ -25,10 +25,12 @@ from sqlalchemy import (
     Label,
     Select,
     Uuid,
+    any_,
     bindparam,
     select,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.columns import UTCDateTime
@@ -153,6 +155,7 @@ class Shape:
     computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # e.g. energy densities' `display`
     by_id: Prepared  # one record by id (or slug), compiled once
     by_slug: Prepared | None
+    by_ids: Prepared  # records by a list of ids: Postgres only (`= ANY(array)`)
     _processors: dict[str, list[Any]] = field(default_factory=dict)  # by dialect
     _converters: dict[tuple[Any, ...], Callable[[Any], Any]] = field(default_factory=dict)
 
@@ -256,6 +259,7 @@ def shape(spec: ResourceSpec) -> Shape:
         ),
         by_id=Prepared(base.where(table.c.id == bindparam("key"))),
         by_slug=Prepared(base.where(table.c.slug == bindparam("key"))) if spec.has_slug else None,
+        by_ids=Prepared(base.where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid))))),
     )
 
 
