@@ -140,9 +140,8 @@ async def include_on_loop(
     for name, (field, target) in includes.items():
         found = shape(target)
         by_id: dict[Any, dict[str, Any]] = {}
-        if ids := list({item[field] for item in items} - {None}):
-            statement = found.by_ids.compiled_for(loop_reads.dialect)
-            records = found.convert(*await loop_reads.all(statement, {"ids": ids}))
+        if ids := {item[field] for item in items} - {None}:
+            records = found.convert(*await loop_reads.all(*found.by_ids(loop_reads.dialect, ids)))
             by_id = {record["id"]: record for record in records}
         for item in items:
             item[name] = by_id.get(item[field])

@@ -24,9 +24,12 @@ from sqlalchemy import (
     Dialect,
     Label,
     Select,
+    String,
     Uuid,
     any_,
     bindparam,
+    column,
+    func,
     select,
     type_coerce,
 )
@@ -34,7 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.columns import UTCDateTime
-from app.db import Prepared
+from app.db import Compiled, Prepared
 from app.resources.fields import json_number
 from app.resources.spec import ResourceSpec
 
@@ -155,9 +158,20 @@ class Shape:
     computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # e.g. energy densities' `display`
     by_id: Prepared  # one record by id (or slug), compiled once
     by_slug: Prepared | None
-    by_ids: Prepared  # records by a list of ids: Postgres only (`= ANY(array)`)
+    by_id_array: Prepared  # records by a list of ids: on Postgres `= ANY(array)`,
+    by_id_json: Prepared  # on SQLite `IN (SELECT value FROM json_each(...))`
     _processors: dict[str, list[Any]] = field(default_factory=dict)  # by dialect
     _converters: dict[tuple[Any, ...], Callable[[Any], Any]] = field(default_factory=dict)
+
+    def by_ids(self, dialect: Dialect, ids: Iterable[Any]) -> tuple[Compiled, dict[str, Any]]:
+        """The statement reading records by these ids, compiled for `dialect`, and its
+        parameters: one statement whatever the number of ids (an IN list is compiled
+        afresh for each length)."""
+        if dialect.name == "sqlite":  # ids as SQLite keeps them: 32 hex digits
+            hexes = [str(i).replace("-", "") for i in ids]
+            return self.by_id_json.compiled_for(dialect), {"ids": orjson.dumps(hexes).decode()}
+        uuids = [i if isinstance(i, UUID) else UUID(i) for i in ids]
+        return self.by_id_array.compiled_for(dialect), {"ids": uuids}
 
     def record(self, row: Sequence[Any]) -> dict[str, Any]:
         """A row of `columns`, as SQLAlchemy gives it, as a record."""
@@ -249,6 +263,9 @@ def shape(spec: ResourceSpec) -> Shape:
     columns = tuple(table.c[name] for name in public.model_fields)
     chosen = tuple(selected(column) for column in columns)
     base = select(*chosen)
+    json_ids: Select[Any] = select(column("value")).select_from(
+        func.json_each(bindparam("ids", String()))
+    )
     return Shape(
         columns=chosen,
         names=tuple(public.model_fields),
@@ -259,7 +276,8 @@ def shape(spec: ResourceSpec) -> Shape:
         ),
         by_id=Prepared(base.where(table.c.id == bindparam("key"))),
         by_slug=Prepared(base.where(table.c.slug == bindparam("key"))) if spec.has_slug else None,
-        by_ids=Prepared(base.where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid))))),
+        by_id_array=Prepared(base.where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid))))),
+        by_id_json=Prepared(base.where(table.c.id.in_(json_ids))),
     )
 
 
@@ -277,10 +295,18 @@ def json_ready(value: Any) -> Any:
 def fetch_by_ids(
     connection: Connection | Session, spec: ResourceSpec, ids: Iterable[Any]
 ) -> dict[Any, dict[str, Any]]:
-    """Records of `spec` by id: one query for all of them."""
-    wanted = {UUID(i) if isinstance(i, str) else i for i in ids if i is not None}
+    """Records of `spec` by id: one query for all of them, compiled once (`Shape.by_ids`)
+    where the connection allows it; keyed as the records hold their ids."""
+    if isinstance(connection, Session):
+        connection = connection.connection()
+    wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
     found = shape(spec)
-    rows = connection.execute(select(*found.columns).where(spec.sa_table.c.id.in_(wanted)))
-    return {record["id"]: record for record in found.records(rows)}
+    if not Prepared.runs_on(connection):  # a read `known_at` an instant: the engine's events
+        uuids = {UUID(i) if isinstance(i, str) else i for i in wanted}
+        rows = connection.execute(select(*found.columns).where(spec.sa_table.c.id.in_(uuids)))
+        return {record["id"]: record for record in found.records(rows)}
+    statement, params = found.by_ids(connection.dialect, wanted)
+    records = found.convert(*statement.run(connection, params))
+    return {record["id"]: record for record in records}
