@@ -7,7 +7,8 @@ slower? Rounds alternate between the two servers so that the machine's drift hit
     .venv/bin/python bench/compare.py --base HEAD~1 --cases batch    # /batch's records/s
 
 `batch` is the run's `/batch` case (1000 PUTs, each round two batches a server, after the
-Core upserts of the same rows); its figures are records/s, and CPU per record.
+Core upserts of the same rows); its figures are records/s, and CPU per record. Like the
+run's batch case it writes to the dataset: each batch adds a version of 1000 records.
 
 The other commit is checked out as a git worktree in the temporary folder and served from
 there by this virtualenv, so both sides run with the same libraries. With `--patch`, "this"
