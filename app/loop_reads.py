@@ -1,11 +1,13 @@
-"""The hottest read, one record by id or slug, without the engine's per-call cost.
+"""The hottest reads, one record by id or slug and, on Postgres, a planned list page and
+its includes, without the engine's per-call cost.
 
 `app.db.read` reads through the engine: a connection from its pool, execution options, a
 reset when it goes back. For a GET of one record that costs more than the query, so the
 record is read here instead, with the statement that `Prepared` compiles for the engine's
 dialect and its rows through SQLAlchemy's result processors, so the answer is byte for
-byte the engine's (bench/RESULTS.md has the gains). Every other read keeps the engine,
-its events and, on Postgres, its threadpool.
+byte the engine's (bench/RESULTS.md has the gains). So is a Postgres list page whose
+statement app.resources.plans compiled (no `count`, no `known_at`), with each include one
+statement. Every other read keeps the engine, its events and, on Postgres, its threadpool.
 
 - Postgres (`LoopReads`): awaited on psycopg's async connections instead of a threadpool
   trip, which issue 19's profile put at 18% of the GIL's time. The connections are kept
