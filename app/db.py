@@ -30,9 +30,9 @@ SQLITE_CACHE_KIB = 16 * 1024
 # pragma): past it, the caches recycle their least recent pages instead of growing. Each
 # pooled connection has its own cache and a pool holds up to POOL_SIZE; uncapped, a worker's
 # caches grew 57 MB more at L than at S (50d201e's run; the CSV export's bound is 50 MB).
-# Two caches' worth: a worker's reads on the event loop go through the connection the pool
-# returned last (LIFO), not every pooled one in turn, and records by id through the one
-# app.loop_reads keeps, with a small cache of its own (capped at three caches, the worker
+# Two caches' worth: a worker's hot reads (records by id, planned list pages) go through
+# the one connection app.loop_reads keeps, and the rest through the connection the pool
+# returned last (LIFO), not every pooled one in turn (capped at three caches, the worker
 # still grew 40 MB: bench/results/20261203T0914.json).
 SQLITE_HEAP_LIMIT_KIB = 2 * SQLITE_CACHE_KIB
 # SQLite takes its write lock at BEGIN IMMEDIATE; a deferred transaction that
@@ -343,7 +343,7 @@ async def read(engine: Engine, fn: Callable[[Connection], T], *, bounded: bool =
     so they go to the threadpool: one trip a request. So does a read whose cost grows with
     the data (`count=true`, a text search): on the event loop it would stall every other
     request, while in a thread SQLite releases the GIL as it works. (A record by id or slug
-    skips the engine altogether: app.loop_reads.)"""
+    and a planned list page skip the engine altogether: app.loop_reads.)"""
     if engine.dialect.name == "sqlite" and bounded:
         return read_now(engine, fn)
     return await run_in_threadpool(read_now, engine, fn)

@@ -1,13 +1,14 @@
-"""The hottest reads, one record by id or slug and, on Postgres, a planned list page and
-its includes, without the engine's per-call cost.
+"""The hottest reads, one record by id or slug and a planned list page and its includes,
+without the engine's per-call cost.
 
 `app.db.read` reads through the engine: a connection from its pool, execution options, a
 reset when it goes back. For a GET of one record that costs more than the query, so the
 record is read here instead, with the statement that `Prepared` compiles for the engine's
 dialect and its rows through SQLAlchemy's result processors, so the answer is byte for
-byte the engine's (bench/RESULTS.md has the gains). So is a Postgres list page whose
-statement app.resources.plans compiled (no `count`, no `known_at`), with each include one
-statement. Every other read keeps the engine, its events and, on Postgres, its threadpool.
+byte the engine's (bench/RESULTS.md has the gains). So is a list page whose statement
+app.resources.plans compiled (no `count`, no `known_at`; the landscape's kept rows too),
+with each include one statement. Every other read keeps the engine, its events and, on
+Postgres, its threadpool.
 
 - Postgres (`LoopReads`): awaited on psycopg's async connections instead of a threadpool
   trip, which issue 19's profile put at 18% of the GIL's time. The connections are kept
@@ -119,18 +120,14 @@ class LoopReads:
         return connection
 
 
-# The kept connection's page cache, in KiB. A record by id reads a few pages of two B-trees,
-# whose upper levels stay hot in 2 MB; with the engine's 16 MB, GET one's load filled it, and
-# beside the pool's hot connection it took the worker's cap (app.db.SQLITE_HEAP_LIMIT_KIB):
-# a list page at L then took 34 ms for 24 after it (bench/RESULTS.md, the seventh session).
-KEPT_CACHE_KIB = 2 * 1024
-
-
 class SqliteReads:
-    """SQLite's reads of one record on one connection of its own (one per worker, made by
-    the app's lifespan). It is opened on first use, with the engine's pragmas (a connection
-    of the engine's, detached from its pool, which then neither counts nor resets it), and
-    dropped after an error, so a file that cannot be opened yet is a 503 until it can."""
+    """SQLite's reads of a record and of a planned list page on one connection of its own
+    (one per worker, made by the app's lifespan). It is opened on first use, with the
+    engine's pragmas and its page cache (a connection of the engine's, detached from its
+    pool, which then neither counts nor resets it), and dropped after an error, so a file
+    that cannot be opened yet is a 503 until it can. It holds the hot pages: the pool's
+    connections serve the writes and the reads that grow (app.db.SQLITE_HEAP_LIMIT_KIB
+    caps the two caches together)."""
 
     in_use = 0  # a read holds the connection only while it runs, within one loop step
 
@@ -141,20 +138,27 @@ class SqliteReads:
 
     async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The statement's first row, as `Prepared.first` gives it on the engine."""
-        compiled = prepared.compiled_for(self.dialect)
+        rows, processors = await self.all(prepared.compiled_for(self.dialect), params)
+        return processed(rows[:1], processors)[0] if rows else None
+
+    async def all(self, compiled: Compiled, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        """The driver's rows, unprocessed, and each column's processor, as `Compiled.run`
+        gives them on the engine: for a bounded read (a record, a planned list page)."""
         sql, values = compiled.sql, compiled.parameters(params)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", sql)
         try:
             driver = self._driver or self._connect()
             cursor = driver.execute(sql, values)
             try:
-                row = cursor.fetchone()
+                rows = cursor.fetchall()
                 processors = compiled.processors_for(cursor)
             finally:
-                cursor.close()  # a statement left unfinished would hold its snapshot open
+                cursor.close()
         except sqlite3.Error as exc:
             self._drop()
             raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
-        return None if row is None else processed([row], processors)[0]
+        return rows, processors
 
     async def close(self) -> None:
         self._drop()
@@ -163,7 +167,6 @@ class SqliteReads:
         kept = self._engine.raw_connection()  # fails with the driver's own error
         driver = cast(sqlite3.Connection, kept.driver_connection)
         kept.detach()  # after which the proxy forgets the driver's connection
-        driver.execute(f"PRAGMA cache_size=-{KEPT_CACHE_KIB}")
         self._driver = driver
         return driver
 

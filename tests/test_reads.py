@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, select
 
-from app.loop_reads import KEPT_CACHE_KIB
+from app.db import SQLITE_CACHE_KIB
 from app.main import create_app
 from app.market.registry import SPECS
 from app.resources.formats import record_json
@@ -58,9 +58,9 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
     assert (missing.status_code, no_slug.status_code) == (404, 404)
     assert missing.headers["content-type"] == "application/problem+json"
     assert not [sql for sql in plain if "FROM sources" in sql], plain
-    if engine.dialect.name == "sqlite":  # its cache small, not the engine's 16 MB
+    if engine.dialect.name == "sqlite":  # the engine's own pragmas, its cache too
         kept = client.app.state.loop_reads._driver  # type: ignore[attr-defined]
-        assert kept.execute("PRAGMA cache_size").fetchone() == (-KEPT_CACHE_KIB,)
+        assert kept.execute("PRAGMA cache_size").fetchone() == (-SQLITE_CACHE_KIB,)
         assert kept.execute("PRAGMA journal_mode").fetchone() == ("wal",), "the engine's own"
     with counting(engine) as through_engine:
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -72,29 +72,31 @@ def test_one_record_is_read_beside_the_engine(client: TestClient) -> None:
     assert [sql for sql in through_engine if "FROM energy_densities" in sql]
 
 
-def test_a_plain_list_page_on_postgres_is_read_beside_the_engine(client: TestClient) -> None:
-    """On Postgres a page with no `count` or `known_at` is read on the event loop
-    (app.loop_reads), as one record is, its includes too, and answers as the engine does;
-    SQLite reads its pages through the engine, on the loop already (app.db.read)."""
+def test_a_plain_list_page_is_read_beside_the_engine(client: TestClient) -> None:
+    """A page with no `count` or `known_at` is read on the event loop (app.loop_reads), as
+    one record is, its includes too, and answers as the engine does."""
     partner = create(client, "battery-partners", name="Ｗｅ 電池")
     for value in (300, 310, 320):
         create(client, "energy-densities", battery_partner_id=partner["id"], value_min=value,
                value_max=None)  # fmt: skip
     engine = client.app.state.engine  # type: ignore[attr-defined]
     url = f"{API}/energy-densities?sort=-value_min&limit=2&include=battery_partner,source"
-    with counting(engine, on_the_loop=False) as through_engine:
+    with counting(engine, on_the_loop=False) as through_engine, counting(engine) as in_all:
         first = client.get(url)
         second = client.get(first.headers["link"][1 : first.headers["link"].index(">")])
-    counted = client.get(f"{url}&count=true")  # through the engine on both
+    counted = client.get(f"{url}&count=true")  # through the engine
     assert first.json()["items"] == counted.json()["items"]
     assert first.json()["next_cursor"] == counted.json()["next_cursor"]
     items = first.json()["items"] + second.json()["items"]
     assert [item["value_min"] for item in items] == [320, 310, 300]
     assert all(item["battery_partner"] == partner and item["source"] is None for item in items)
-    read_by_engine = [s for s in through_engine if "FROM energy_densities" in s]
-    assert bool(read_by_engine) is (engine.dialect.name == "sqlite"), through_engine
-    if engine.dialect.name == "sqlite":  # one statement for any number of ids
-        assert [s for s in through_engine if "json_each" in s], through_engine
+    assert not [s for s in through_engine if "FROM energy_densities" in s], through_engine
+    on_the_loop = [s for s in in_all if "FROM energy_densities" in s]
+    assert len(on_the_loop) == 2, in_all
+    partners = [s for s in in_all if "FROM battery_partners" in s]
+    assert len(partners) == 2, "one statement a page for any number of ids"
+    if engine.dialect.name == "sqlite":
+        assert all("json_each" in s for s in partners), partners
 
 
 def test_uuids_and_times_read_from_sqlite_text_are_the_apis_text() -> None:

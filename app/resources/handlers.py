@@ -14,7 +14,6 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app import db
-from app.loop_reads import LoopReads
 from app.problems import BadRequest, NotFound
 from app.resources import cursor, feed, reads, writes
 from app.resources.formats import columns, csv_response, every_page, include, wants_csv_for
@@ -103,7 +102,7 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
 
     bounded = not params.count and params.q is None
     loop_reads = request.app.state.loop_reads
-    if bounded and params.known_at is None and isinstance(loop_reads, LoopReads):
+    if bounded and params.known_at is None and loop_reads is not None:
         page = await reads.list_page_on_loop(
             loop_reads, spec, keys=keys, where=where, limit=params.limit,
             after=params.cursor, scope=scope,

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.columns import NAME_MAX
 from app.db import Prepared
-from app.loop_reads import LoopReads, Reads
+from app.loop_reads import Reads
 from app.problems import NotFound
 from app.resources import cursor, pages, plans
 from app.resources.cursor import SortKey
@@ -109,7 +109,7 @@ async def get_row_on_loop(loop_reads: Reads, spec: ResourceSpec, key: str) -> di
 
 
 async def list_page_on_loop(
-    loop_reads: LoopReads,
+    loop_reads: Reads,
     spec: ResourceSpec,
     *,
     keys: list[SortKey],
@@ -132,7 +132,7 @@ async def list_page_on_loop(
 
 
 async def include_on_loop(
-    loop_reads: LoopReads,
+    loop_reads: Reads,
     items: list[dict[str, Any]],
     includes: dict[str, tuple[str, ResourceSpec]],
 ) -> list[dict[str, Any]]:
