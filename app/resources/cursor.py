@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, false, literal, or_, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, false, literal, or_, tuple_
 
 from app.problems import BadRequest
 
@@ -67,8 +67,10 @@ class SortKey:
     def name(self) -> str:
         return str(self.column.key)
 
-    def python_type(self) -> type:
-        return self.column.type.python_type  # type: ignore[no-any-return]
+    @cached_property
+    def parse(self) -> Callable[[Any], Any]:
+        """A cursor's value of this key back to the column's type."""
+        return _PARSERS[self.column.type.python_type]
 
 
 def signature(keys: Sequence[SortKey]) -> str:
@@ -125,7 +127,7 @@ def decode(token: str, keys: Sequence[SortKey], scope: str = "") -> list[Any]:
                 "without it.",
             )
         return [
-            None if value is None else _PARSERS[key.python_type()](value)
+            None if value is None else key.parse(value)
             for key, value in zip(keys, values, strict=True)
         ]
     except BadRequest:
@@ -143,11 +145,12 @@ def order_by(keys: Sequence[SortKey]) -> list[Any]:
     return [key.ordering for key in keys]
 
 
-def _row_value_exact(keys: Sequence[SortKey], values: Sequence[Any]) -> bool:
-    """A row comparison stops at the first pair that differs and is NULL (excluded) when that
-    pair has a NULL. It matches the NULLs-highest order when every key runs one way, no
-    cursor value is NULL, and either the keys hold no NULLs or they run descending (NULLs
-    then come first, so a row with one is never after a cursor without)."""
+def seekable(keys: Sequence[SortKey], values: Sequence[Any]) -> bool:
+    """Whether `after` is a row-value comparison for these values. A row comparison stops
+    at the first pair that differs and is NULL (excluded) when that pair has a NULL. It
+    matches the NULLs-highest order when every key runs one way, no cursor value is NULL,
+    and either the keys hold no NULLs or they run descending (NULLs then come first, so a
+    row with one is never after a cursor without)."""
     directions = {k.descending for k in keys}
     return (
         len(directions) == 1
@@ -179,11 +182,9 @@ def after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]
     As a row-value comparison, `(a, id) > (:a, :id)`, where that means the same: then both
     databases seek straight to the spot in a `(a, id)` index, however deep the page.
     Otherwise an OR of "equal so far, then beyond", which NULLs need but no index serves."""
-    if _row_value_exact(keys, values):
-        columns = tuple_(*(k.column for k in keys))
-        bound = tuple_(*(literal(v, k.column.type) for k, v in zip(keys, values, strict=True)))
-        compared: ColumnElement[bool] = columns < bound if keys[0].descending else columns > bound
-        return compared
+    if seekable(keys, values):
+        typed = [literal(v, k.column.type) for k, v in zip(keys, values, strict=True)]
+        return _compared(keys, typed)
     clauses = []
     for i, key in enumerate(keys):
         beyond = _beyond(key, values[i])
@@ -191,3 +192,21 @@ def after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]
             clauses.append(and_(*(_same(keys[j], values[j]) for j in range(i)), beyond))
     rows_after: ColumnElement[bool] = or_(false(), *clauses)
     return rows_after
+
+
+SEEK = "cursor_value_{}"
+
+
+def seek(keys: Sequence[SortKey]) -> ColumnElement[bool]:
+    """`after` for `seekable` values, each bound by name (`SEEK` and its position): one
+    statement for every cursor of a sort (app.resources.plans)."""
+    bound = [bindparam(SEEK.format(i), type_=k.column.type) for i, k in enumerate(keys)]
+    return _compared(keys, bound)
+
+
+def _compared(keys: Sequence[SortKey], bound: Sequence[Any]) -> ColumnElement[bool]:
+    columns = tuple_(*(k.column for k in keys))
+    compared: ColumnElement[bool] = (
+        columns < tuple_(*bound) if keys[0].descending else columns > tuple_(*bound)
+    )
+    return compared

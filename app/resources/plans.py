@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, Dialect, bindparam, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, Dialect, Select, bindparam
 
 from app.db import Compiled, Prepared
 from app.resources import cursor
@@ -45,12 +45,14 @@ def rows(
     where: Sequence[ColumnElement[bool]],
     keys: Sequence[SortKey],
     limit: int,
+    after: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]] | None:
     """Up to `limit` records selected by `shape` where every clause holds, in the order of
-    `keys`; None when this shape of request cannot be planned (the caller builds it)."""
+    `keys` after the cursor's `after` values; None when this shape of request cannot be
+    planned (the caller builds it)."""
     if not Prepared.runs_on(connection):
         return None
-    found = planned(connection.dialect, shape, table_key, where, keys, limit)
+    found = planned(connection.dialect, shape.query, table_key, where, keys, limit, after)
     if found is None:
         return None
     return shape.convert(*found[0].run(connection, found[1]))
@@ -58,48 +60,60 @@ def rows(
 
 def planned(
     dialect: Dialect,
-    shape: Shape,
+    query: Select[Any],
     table_key: str,
     where: Sequence[ColumnElement[bool]],
     keys: Sequence[SortKey],
     limit: int,
+    after: Sequence[Any] | None = None,
 ) -> tuple[Compiled, dict[str, Any]] | None:
-    """The compiled statement of `rows` and its parameters, for any connection to a
-    database of `dialect` (app.loop_reads' too); None when it cannot be planned."""
+    """The compiled statement of `query`'s page and its parameters, for any connection to
+    a database of `dialect` (app.loop_reads' too), `table_key` naming what `query` reads;
+    None when it cannot be planned. A
+    cursor's `after` values are bound to the statement's own `cursor.seek` where they
+    can be: no clause is built for them (one that cannot is keyed as a filter is)."""
+    seek = after is not None and cursor.seekable(keys, after)
+    if after is not None and not seek:
+        where = [*where, cursor.after(keys, after)]
     keyed = [clause._generate_cache_key() for clause in where]
     if any(k is None for k in keyed):
         return None
-    key = (dialect.name, table_key, cursor.signature(keys), tuple(k.key for k in keyed))  # type: ignore[union-attr]
+    shape_key = tuple(k.key for k in keyed)  # type: ignore[union-attr]
+    key = (dialect.name, table_key, cursor.signature(keys), seek, shape_key)
     if key in _plans:
         plan = _plans[key]
     else:
         if len(_plans) >= MAX_PLANS:
             _plans.clear()
-        plan = _plans[key] = _plan(dialect, shape, where, keyed, keys)
+        plan = _plans[key] = _plan(dialect, query, where, keyed, keys, seek)
     if plan is None:
         return None
     values = [bind.effective_value for k in keyed for bind in k.bindparams]  # type: ignore[union-attr]
     params = dict(zip(plan.names, values, strict=True))
     params[LIMIT] = limit
+    if seek:
+        params.update((cursor.SEEK.format(i), value) for i, value in enumerate(after or ()))
     return plan.compiled, params
 
 
 def _plan(
     dialect: Dialect,
-    shape: Shape,
+    query: Select[Any],
     where: Sequence[ColumnElement[bool]],
     keyed: Sequence[Any],
     keys: Sequence[SortKey],
+    seek: bool,
 ) -> _Plan | None:
     statement = (
-        select(*shape.columns)
-        .where(*where)
+        query.where(*where, *([cursor.seek(keys)] if seek else []))
         .order_by(*cursor.order_by(keys))
         .limit(bindparam(LIMIT))
     )
     compiled = Compiled(statement, dialect)
     if any(bind.expanding for bind in compiled.bound.values()):
         return None
+    if seek and not all(cursor.SEEK.format(i) in compiled.bound for i in range(len(keys))):
+        return None  # renamed beside a filter's own: not ours to feed
     name_of = {id(bind): name for name, bind in compiled.bound.items()}
     binds: list[BindParameter[Any]] = [bind for k in keyed for bind in k.bindparams]
     if not all(id(bind) in name_of for bind in binds):

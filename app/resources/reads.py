@@ -121,10 +121,8 @@ async def list_page_on_loop(
     """As `list_page` (no count), as of now, read on the event loop (app.loop_reads); None
     when this shape of request cannot be planned (the caller reads it through the engine)."""
     rows = shape(spec)
-    conditions = list(where)
-    if after is not None:
-        conditions.append(cursor.after(keys, cursor.decode(after, keys, scope)))
-    found = plans.planned(loop_reads.dialect, rows, spec.path, conditions, keys, limit + 1)
+    values = None if after is None else cursor.decode(after, keys, scope)
+    found = plans.planned(loop_reads.dialect, rows.query, spec.path, where, keys, limit + 1, values)
     if found is None:
         return None
     records = rows.convert(*await loop_reads.all(*found))
@@ -165,11 +163,10 @@ def list_page(
         connection = connection.connection()
     rows = shape(spec)
     total = pages.counted(connection, select(*rows.columns).where(*where)) if count else None
-    conditions = list(where)
-    if after is not None:
-        conditions.append(cursor.after(keys, cursor.decode(after, keys, scope)))
-    found = plans.rows(connection, rows, spec.path, conditions, keys, limit + 1)
+    values = None if after is None else cursor.decode(after, keys, scope)
+    found = plans.rows(connection, rows, spec.path, where, keys, limit + 1, values)
     if found is None:
+        conditions = [*where, *([] if values is None else [cursor.after(keys, values)])]
         query = select(*rows.columns).where(*conditions).order_by(*cursor.order_by(keys))
         found = rows.fetch(connection, query.limit(limit + 1))
     return Page(found[:limit], pages.next_cursor(keys, found, limit, scope), total)

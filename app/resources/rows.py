@@ -153,6 +153,7 @@ class Shape:
     """How one collection's rows become records."""
 
     columns: tuple[Column[Any] | Label[Any], ...]  # the public fields, in the public order
+    query: Select[Any]  # of `columns`
     names: tuple[str, ...]
     numbers: tuple[str, ...]  # floats: written as the public model writes them (360, not 360.0)
     computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # e.g. energy densities' `display`
@@ -268,6 +269,7 @@ def shape(spec: ResourceSpec) -> Shape:
     )
     return Shape(
         columns=chosen,
+        query=base,
         names=tuple(public.model_fields),
         numbers=tuple(c.name for c in columns if c.type.python_type is float),
         computed=tuple(
