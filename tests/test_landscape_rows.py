@@ -6,6 +6,7 @@ a restore; migration 0014 fills them as the writes would; a row missing or of an
 shape is made as the page is read. The oracle is the table itself against `rows_of`: no
 row missing, none left over, none stale."""
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,27 @@ def test_migration_fills_what_the_writes_keep(tmp_path: Path) -> None:
         upgrade(url)
         assert _kept_rows(engine) == by_the_writes
         engine.dispose()
+
+
+def test_a_page_of_the_present_is_read_beside_the_engine(
+    client: TestClient, engine: Engine
+) -> None:
+    """The kept rows are read on the event loop (app.loop_reads), filtered and paged by
+    cursor as through the engine; a page of the past is made from the records."""
+    seed(engine)
+    technology = {"technology": "semi_solid", "limit": 2}
+    with counting(engine, on_the_loop=False) as through_engine, counting(engine) as in_all:
+        pages = _pages(client)
+        first = client.get(f"{API}/landscape", params=technology).json()
+        second = client.get(
+            f"{API}/landscape", params={**technology, "cursor": first["next_cursor"]}
+        ).json()
+    assert not [s for s in through_engine if "landscape_rows" in s], through_engine
+    assert len([s for s in in_all if "landscape_rows" in s]) >= 3
+    with read_session(engine) as session:
+        made = rows_of(session, session.scalars(select(Partnership.id)))  # type: ignore[call-overload]
+    assert sorted(pages, key=str) == sorted(made.values(), key=str)
+    now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    past = client.get(f"{API}/landscape", params={**technology, "limit": 4, "known_at": now})
+    assert first["items"] + second["items"] == past.json()["items"][:4]
+    assert all(item["technology"] == "semi_solid" for item in past.json()["items"])

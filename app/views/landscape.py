@@ -10,6 +10,8 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, select
 from sqlmodel import Session, col
 
+from app.db import processed
+from app.loop_reads import Reads
 from app.market.companies import automaker_or_group
 from app.market.landscape import (
     PAGE,
@@ -22,8 +24,9 @@ from app.market.landscape import (
     shown_figures,
 )
 from app.market.programmes import PARTNERSHIPS, Partnership
+from app.resources import cursor, plans
 from app.resources.cursor import SortKey
-from app.resources.pages import keyset_page
+from app.resources.pages import keyset_page, next_cursor
 from app.resources.query import queryable
 from app.resources.sorting import parse_sort
 from app.resources.spec import Filter
@@ -97,3 +100,26 @@ def kept_page(
             made = rows_of(session, stale)
     items = [orjson.Fragment(p.body) if p.shape == SHAPE else made[p.id] for p in found.rows]
     return items, found.next_cursor
+
+
+async def kept_page_on_loop(
+    loop_reads: Reads,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: str | None,
+    scope: str,
+) -> tuple[list[Any], str | None] | None:
+    """`kept_page` read on the event loop (app.loop_reads), its statement planned once for
+    each shape of request (app.resources.plans); None when it cannot be planned or a row
+    must be made from the records (the caller reads it through the engine)."""
+    values = None if after is None else cursor.decode(after, KEYS, scope)
+    found = plans.planned(loop_reads.dialect, KEPT, "landscape", where, KEYS, limit + 1, values)
+    if found is None:
+        return None
+    rows = processed(*await loop_reads.all(*found))
+    if any(shape != SHAPE for _, _, shape, _ in rows):
+        return None
+    keyed = [{"id": id_, "created_at": created_at} for id_, created_at, _, _ in rows]
+    items = [orjson.Fragment(body) for _, _, _, body in rows[:limit]]
+    return items, next_cursor(KEYS, keyed, limit, scope)

@@ -145,7 +145,16 @@ async def get_landscape(request: Request, params: LandscapeParams) -> Response:
         return await run_in_threadpool(_paged, *paged)
 
     # A page of the present is one indexed read of the rows the writes keep: read as the
-    # collections' pages are (app.db.read; on SQLite without a threadpool trip).
+    # collections' pages are, on the event loop (app.loop_reads), else through the engine
+    # (app.db.read; on SQLite without a threadpool trip).
+    loop_reads = request.app.state.loop_reads
+    if loop_reads is not None:
+        kept = await landscape.kept_page_on_loop(
+            loop_reads, clauses, limit=params.limit, after=params.cursor, scope=scope
+        )
+        if kept is not None:
+            return _page_response(request, *kept)
+
     def present(connection: Connection) -> tuple[list[Any], str | None]:
         return landscape.kept_page(
             connection, clauses, limit=params.limit, after=params.cursor, scope=scope
