@@ -202,6 +202,22 @@ def test_count_and_link_header(client: TestClient) -> None:
     assert len(second.json()["items"]) == 1, "the link keeps the filters"
 
 
+def test_the_link_keeps_the_query_as_sent_with_the_new_cursor(client: TestClient) -> None:
+    for title in ("a>b", "a>b 2", "a>b 3"):
+        create(client, "sources", title=title)
+    first = client.get(f"{API}/sources?limit=1&sort=title")
+    link = first.headers["link"]
+    assert link.startswith(f"<http://testserver{API}/sources?limit=1&sort=title&cursor=")
+    second = client.get(link[1 : link.index(">")])
+    again = second.headers["link"]
+    assert again.count("cursor=") == 1, "the old cursor replaced, not repeated"
+    assert again[1 : again.index(">")].endswith(f"cursor={second.json()['next_cursor']}")
+    # what a Link header cannot carry as sent is encoded, as Starlette encodes it
+    odd = client.get(f"{API}/sources", params={"limit": 1, "q": "a>b"}).headers["link"]
+    assert ">" not in odd[1 : odd.index('>; rel="next"')]
+    assert "q=a%3Eb&" in odd
+
+
 @contextmanager
 def counting(engine: Engine, *, on_the_loop: bool = True) -> Iterator[list[str]]:
     """The statements run meanwhile on `engine` and, unless told not to, on the event loop

@@ -5,7 +5,9 @@ HTTP ends here: handlers parse headers, pick status codes and render answers; th
 and the transaction are app.resources.writes' and reads'.
 """
 
+import re
 from typing import Any
+from urllib.parse import unquote_plus
 from uuid import UUID
 
 from fastapi import Request, Response
@@ -33,10 +35,31 @@ class HistoryQuery(StrictQuery):
     cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
 
 
+# Each page's URL up to its query, by what Starlette makes it of: building the URL and
+# encoding its query again cost more than 5% of a deep SQLite page (bench/RESULTS.md).
+_BASES: dict[tuple[Any, ...], str] = {}
+MAX_BASES = 1000  # the Host header is the client's: a cache, not a record of every one
+# A query as clients send it, percent-encoded: safe to repeat in a Link header as it is.
+_URL_SAFE = re.compile(r"[\w\-.~%!$'()*+,;=:@/?&]*", re.ASCII)
+
+
 def next_link(request: Request, next_cursor: str | None) -> dict[str, str]:
+    """The next page's URL: this one's, its parameters as sent but with the new cursor."""
     if next_cursor is None:
         return {}
-    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    server = tuple(scope.get("server") or ())  # a list under some servers
+    key = (scope["scheme"], host, server, scope.get("root_path"), scope["path"])
+    if (base := _BASES.get(key)) is None:
+        if len(_BASES) >= MAX_BASES:
+            _BASES.clear()
+        base = _BASES[key] = str(request.url.replace(query=""))
+    query = scope["query_string"].decode("latin-1")
+    if not _URL_SAFE.fullmatch(query):  # encoded again, as Starlette does
+        return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+    kept = [p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != "cursor"]
+    return {"Link": f'<{base}?{"&".join([*kept, f"cursor={next_cursor}"])}>; rel="next"'}
 
 
 def json_bytes(content: bytes, headers: dict[str, str]) -> Response:
