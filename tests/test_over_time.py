@@ -9,13 +9,19 @@ import time
 from typing import Any
 
 import feedparser
+import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from app.db import read_session
 from app.market.demo import seed
+from app.market.registry import SPECS
+from app.resources.rows import dumps, shape
+from app.resources.versions import at
 from tests.builders import API, create
 from tests.test_errors import assert_problem
+from tests.test_queries import counting
 
 
 def _now() -> str:
@@ -243,3 +249,39 @@ def test_views_read_as_of_an_instant(
     _demo(client, engine)
     assert _get(client, path, known_at=before, **more).json()[found] == []
     assert _get(client, path, **more).json()[found]
+
+
+def test_a_page_as_of_an_instant_is_planned_as_the_engine_event_rewrites_it(
+    client: TestClient,
+) -> None:
+    """A past page's statement is compiled once for its shape (app.resources.plans) with the
+    versions read in place of each table it names, as the engine's event would read them:
+    the pages, filtered and walked by cursor, answer as that event's do."""
+    partner = create(client, "battery-partners", name="Partner")
+    made = [
+        create(client, "batteries", battery_partner_id=partner["id"], technology="all_solid_state")
+        for _ in range(3)
+    ]
+    create(client, "batteries", battery_partner_id=partner["id"], technology="semi_solid")
+    instant = _now()
+    client.patch(f"{API}/batteries/{made[0]['id']}", json={"name": "Renamed later"})
+    client.delete(f"{API}/batteries/{made[1]['id']}")
+    create(client, "batteries", battery_partner_id=partner["id"], technology="all_solid_state")
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    asked = {"known_at": instant, "limit": 2, "sort": "name", "technology": "all_solid_state"}
+    with counting(engine) as seen:
+        first = _get(client, "batteries", **asked).json()
+        second = _get(client, "batteries", **asked, cursor=first["next_cursor"]).json()
+    assert first["items"] + second["items"] == sorted(made, key=lambda b: (b["name"], b["id"]))
+    pages = [s for s in seen if "FROM batteries" in s and "ORDER BY" in s]
+    assert len(pages) == 2
+    assert all("batteries_versions" in s for s in pages), seen
+    spec = next(s for s in SPECS if s.path == "batteries")
+    table = spec.sa_table
+    with read_session(at(engine, dt.datetime.fromisoformat(instant))) as session:
+        rows = session.execute(
+            select(*shape(spec).columns)
+            .where(table.c.technology == "all_solid_state")
+            .order_by(table.c.name, table.c.id)
+        ).all()  # through the engine's event
+    assert orjson.loads(dumps(shape(spec).records(rows))) == first["items"] + second["items"]

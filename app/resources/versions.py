@@ -94,16 +94,32 @@ def _as_of(
     known_at = {**connection.get_execution_options(), **(options or {})}.get(KNOWN_AT)
     if known_at is None or not isinstance(clause, Select):
         return clause, multiparams, params
+    return as_of(clause, known_at)[0], multiparams, params
+
+
+def known_at_of(connection: Connection) -> dt.datetime | None:
+    """The instant this connection reads as of (`at`), None for the present."""
+    known_at: dt.datetime | None = connection.get_execution_options().get(KNOWN_AT)
+    return known_at
+
+
+def as_of(statement: Select[Any], known_at: dt.datetime | None) -> tuple[Select[Any], list[str]]:
+    """`statement` reading each shadowed table it names as of `known_at`, and the name of
+    each instant's parameter (bound to `known_at`, or given at each execution when None:
+    app.resources.plans compiles it once)."""
     named = {
         table.name
-        for table in find_tables(clause, check_columns=True, include_aliases=True)
+        for table in find_tables(statement, check_columns=True, include_aliases=True)
         if isinstance(table, Table)
     }
-    ctes = [_valid_at(name, known_at) for name in sorted(named & _shadowed.keys())]
-    return (clause.add_cte(*ctes) if ctes else clause), multiparams, params
+    shadowed = sorted(named & _shadowed.keys())
+    if not shadowed:
+        return statement, []
+    ctes = [_valid_at(name, known_at) for name in shadowed]
+    return statement.add_cte(*ctes), [f"known_at_{name}" for name in shadowed]
 
 
-def _valid_at(name: str, known_at: dt.datetime) -> Any:
+def _valid_at(name: str, known_at: dt.datetime | None) -> Any:
     live, versions = _shadowed[name]
     valid_from, valid_to = versions.c.valid_from, versions.c.valid_to
     instant = bindparam(f"known_at_{name}", known_at, type_=UTCDateTime())
