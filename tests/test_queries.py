@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, literal_column
 
 from app.loop_reads import log as loop_log
 from app.market.registry import SPECS
 from app.resources.query import RESERVED, queryable
+from app.resources.spec import MAX_KEPT_CLAUSES, Filter
 from tests.builders import API, create
 from tests.test_errors import assert_problem, fields
 
@@ -362,3 +363,19 @@ def test_a_cursor_only_works_for_its_own_list(client: TestClient) -> None:
         f"{API}/landscape?cursor={token}",
     ):
         assert fields(assert_problem(client.get(elsewhere), 400)) == {"query.cursor"}, elsewhere
+
+
+def test_a_filter_keeps_its_clause_for_each_value_and_only_so_many() -> None:
+    made: list[object] = []
+
+    def clause(raw: object) -> Any:
+        made.append(raw)
+        return literal_column(str(raw)) == 1
+
+    status = Filter("status", str, "", clause)
+    assert status.sql("claimed") is status.sql("claimed")
+    assert status.sql(1) is not status.sql(1.5)
+    assert made == ["claimed", 1, 1.5]
+    for n in range(MAX_KEPT_CLAUSES + 10):
+        status.sql(f"value {n}")
+    assert len(status._kept) <= MAX_KEPT_CLAUSES

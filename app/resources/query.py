@@ -138,12 +138,9 @@ def query_parameters(model: type[StrictQuery], *others: tuple[str, str, str]) ->
 
 def where(filters: Mapping[str, Filter], query: BaseModel) -> list[ColumnElement[bool]]:
     """The SQL of each filter the query gives a value."""
-    given = query.model_dump(exclude_unset=True)
-    return [
-        filters[name].clause(value)
-        for name, value in given.items()
-        if name in filters and value is not None
-    ]
+    given = query.model_fields_set
+    values = [(f, getattr(query, name)) for name, f in filters.items() if name in given]
+    return [f.sql(value) for f, value in values if value is not None]
 
 
 def asked(query: BaseModel) -> dict[str, Any]:
