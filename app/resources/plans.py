@@ -76,11 +76,10 @@ def planned(
 ) -> tuple[Compiled, dict[str, Any]] | None:
     """The compiled statement of `query`'s page and its parameters, for any connection to
     a database of `dialect` (app.loop_reads' too), `table_key` naming what `query` reads;
-    None when it cannot be planned. A
-    cursor's `after` values are bound to the statement's own `cursor.seek` where they
-    can be: no clause is built for them (one that cannot is keyed as a filter is). As of
-    `known_at`, the tables are read as versions.as_of reads them, the instant bound as
-    one more value."""
+    None when it cannot be planned. A cursor's `after` values are bound to the statement's
+    own `cursor.seek` where they can be: no clause is built for them (one that cannot is
+    keyed as a filter is). As of `known_at`, the tables are read as versions.as_of reads
+    them, the instant bound as one more value."""
     seek = after is not None and cursor.seekable(keys, after)
     if after is not None and not seek:
         where = [*where, cursor.after(keys, after)]
