@@ -32,7 +32,7 @@ from typing import Any, cast
 import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
-from sqlalchemy import Engine
+from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db import IDLE_BEFORE_PING_S, Compiled, Prepared, processed
@@ -44,7 +44,21 @@ IDLE_MAX = 4
 log = logging.getLogger("battery_intel.loop_reads")
 
 
-class LoopReads:
+class _Reads:
+    """What both databases' reads share: a record is the first row of its statement."""
+
+    dialect: Dialect
+
+    async def all(self, compiled: Compiled, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        raise NotImplementedError
+
+    async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The statement's first row, as `Prepared.first` gives it on the engine."""
+        rows, processors = await self.all(prepared.compiled_for(self.dialect), params)
+        return processed(rows[:1], processors)[0] if rows else None
+
+
+class LoopReads(_Reads):
     """Reads on the event loop that made it (one per worker, made by the app's lifespan)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -56,11 +70,6 @@ class LoopReads:
         self._open = asyncio.Semaphore(OPEN_MAX)
         self._closed = False
         self.in_use = 0  # counted in the db_pool_connections_in_use metric
-
-    async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The statement's first row, as `Prepared.first` gives it on the engine."""
-        rows, processors = await self.all(prepared.compiled_for(self.dialect), params)
-        return processed(rows[:1], processors)[0] if rows else None
 
     async def all(self, compiled: Compiled, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         """The driver's rows, unprocessed, and each column's processor, as `Compiled.run`
@@ -120,7 +129,7 @@ class LoopReads:
         return connection
 
 
-class SqliteReads:
+class SqliteReads(_Reads):
     """SQLite's reads of a record and of a planned list page on one connection of its own
     (one per worker, made by the app's lifespan). It is opened on first use, with the
     engine's pragmas and its page cache (a connection of the engine's, detached from its
@@ -135,11 +144,6 @@ class SqliteReads:
         self.dialect = engine.dialect
         self._engine = engine
         self._driver: sqlite3.Connection | None = None
-
-    async def first(self, prepared: Prepared, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The statement's first row, as `Prepared.first` gives it on the engine."""
-        rows, processors = await self.all(prepared.compiled_for(self.dialect), params)
-        return processed(rows[:1], processors)[0] if rows else None
 
     async def all(self, compiled: Compiled, params: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         """The driver's rows, unprocessed, and each column's processor, as `Compiled.run`
