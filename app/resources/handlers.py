@@ -96,14 +96,15 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
     where = asked.where(params)
     includes = {n: asked.includes[n] for n in asked.include_names(params.include)}
     scope = asked.scope(params)
-    if params.cursor is not None:
-        cursor.decode(params.cursor, keys, scope)  # a bad cursor is a 400 before any output
+    # A bad cursor is a 400 before any output; its values are the page's start.
+    start = None if params.cursor is None else cursor.decode(params.cursor, keys, scope)
     engine = at(request.app.state.engine, params.known_at)
     if wants_csv_for(request, params):
 
         def fetch(own: Session, size: int, after: str | None) -> Any:
+            values = None if after is None else cursor.decode(after, keys, scope)
             page = reads.list_page(
-                own, spec, keys=keys, where=where, limit=size, after=after, scope=scope
+                own, spec, keys=keys, where=where, limit=size, after=values, scope=scope
             )
             return include(own, page.rows, includes), page.next_cursor
 
@@ -113,7 +114,7 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
     def read_page(connection: Connection) -> tuple[bytes, str | None]:
         page = reads.list_page(
             connection, spec, keys=keys, where=where, limit=params.limit,
-            after=params.cursor, count=params.count, scope=scope,
+            after=start, count=params.count, scope=scope,
         )  # fmt: skip
         body: dict[str, Any] = {
             "items": include(connection, page.rows, includes),
@@ -128,7 +129,7 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
     if bounded and params.known_at is None and loop_reads is not None:
         page = await reads.list_page_on_loop(
             loop_reads, spec, keys=keys, where=where, limit=params.limit,
-            after=params.cursor, scope=scope,
+            after=start, scope=scope,
         )  # fmt: skip
         if page is not None:
             items = await reads.include_on_loop(loop_reads, page.rows, includes)

@@ -115,14 +115,13 @@ async def list_page_on_loop(
     keys: list[SortKey],
     where: Sequence[ColumnElement[bool]],
     limit: int,
-    after: str | None,
+    after: list[Any] | None,
     scope: str,
 ) -> Page | None:
     """As `list_page` (no count), as of now, read on the event loop (app.loop_reads); None
     when this shape of request cannot be planned (the caller reads it through the engine)."""
     rows = shape(spec)
-    values = None if after is None else cursor.decode(after, keys, scope)
-    found = plans.planned(loop_reads.dialect, rows.query, spec.path, where, keys, limit + 1, values)
+    found = plans.planned(loop_reads.dialect, rows.query, spec.path, where, keys, limit + 1, after)
     if found is None:
         return None
     records = rows.convert(*await loop_reads.all(*found))
@@ -153,20 +152,20 @@ def list_page(
     keys: list[SortKey],
     where: Sequence[ColumnElement[bool]] = (),
     limit: int,
-    after: str | None = None,
+    after: list[Any] | None = None,
     count: bool = False,
     scope: str = "",
 ) -> Page:
     """A keyset page of records as JSON-ready dicts, made straight from the columns; its
-    statement compiled once for each shape of request (app.resources.plans)."""
+    statement compiled once for each shape of request (app.resources.plans). `after` is a
+    cursor's values, decoded (app.resources.cursor.decode) where its 400 belongs."""
     if isinstance(connection, Session):
         connection = connection.connection()
     rows = shape(spec)
     total = pages.counted(connection, select(*rows.columns).where(*where)) if count else None
-    values = None if after is None else cursor.decode(after, keys, scope)
-    found = plans.rows(connection, rows, spec.path, where, keys, limit + 1, values)
+    found = plans.rows(connection, rows, spec.path, where, keys, limit + 1, after)
     if found is None:
-        conditions = [*where, *([] if values is None else [cursor.after(keys, values)])]
+        conditions = [*where, *([] if after is None else [cursor.after(keys, after)])]
         query = select(*rows.columns).where(*conditions).order_by(*cursor.order_by(keys))
         found = rows.fetch(connection, query.limit(limit + 1))
     return Page(found[:limit], pages.next_cursor(keys, found, limit, scope), total)

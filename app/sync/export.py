@@ -3,11 +3,12 @@ consistent snapshot of the database (app.sync.imports reads such a file back).""
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Engine
 
 from app.db import snapshot
-from app.resources import changelog, reads
+from app.resources import changelog, cursor, reads
 from app.resources.catalog import catalog
 from app.resources.rows import dumps
 from app.resources.sorting import parse_sort
@@ -27,12 +28,12 @@ def export_lines(engine: Engine) -> Iterator[str]:
         head = changelog.head(connection)
         for spec in catalog:
             keys = parse_sort(spec.table, None, ())
-            after: str | None = None
+            after: list[Any] | None = None
             while True:
                 page = reads.list_page(connection, spec, keys=keys, limit=PAGE, after=after)
                 for record in page.rows:
                     yield dumps({"collection": spec.path, "record": record}).decode() + "\n"
                 if page.next_cursor is None:
                     break
-                after = page.next_cursor
+                after = cursor.decode(page.next_cursor, keys)
     yield json.dumps({"next_after": head}) + "\n"
