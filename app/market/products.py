@@ -1,6 +1,7 @@
 """Batteries and their energy densities: what a cell or pack is, and what it reaches."""
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any, Self
 from uuid import UUID
 
@@ -126,6 +127,7 @@ class EnergyDensity(EnergyDensityFields, Record, table=True):
     )
 
 
+@lru_cache(maxsize=4096)  # a page repeats the same few figures (360 Wh/kg); ~1 µs each to write
 def density_display(value_min: float, value_max: float | None, unit: str) -> str:
     low = format_number(value_min)
     if value_max is None:
