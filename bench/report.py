@@ -233,7 +233,7 @@ def _targets(rows: list[Row]) -> list[str]:
                 f"| {r['db']} csv export ({r['workers']} w): peak memory L − S ≤ 50 MB | "
                 f"{grown:+.0f} MB | {_yes(grown <= 50)} |"
             )
-    for r in app_rows("list page, known_at"):  # API.md §10: at most 3× the current page
+    for r in app_rows("list page, known_at"):  # issue 15: at most 3× the current page
         current = _find(rows, **{**key(r), "case": "list page"}, target="app")
         if current and r["rps"]:
             cost = current["rps"] / r["rps"]
