@@ -2,13 +2,16 @@
 
     .venv/bin/pip install py-spy     # a tool for this script only, not a dependency
     .venv/bin/python bench/load_profile.py --db sqlite --case "get one" --seconds 20
+    .venv/bin/python bench/load_profile.py --size L --case "list page, known_at" --wall
 
-Starts the API with one worker on the S dataset (made by bench/run.py), loads it with
-the case's paths and records py-spy's `--gil` samples: the time the worker held the GIL,
-which for one worker is its whole capacity. Each sample goes to the innermost frame that
-belongs to a part named below, from the leaf up: a SQLAlchemy call made by a dependency
-counts as SQLAlchemy, a Starlette frame as the request cycle even though uvicorn is at the
-root of every stack. Prints a Markdown table of shares; the raw stacks stay in bench/out/.
+Starts the API with one worker on the S dataset (made by bench/run.py; `--size` for
+another), loads it with the case's paths and records py-spy's `--gil` samples: the time
+the worker held the GIL, which for one worker is its whole capacity. With `--wall`, every
+thread's samples instead, idle ones included: where SQLite works with the GIL released.
+Each sample goes to the innermost frame that belongs to a part named below, from the leaf
+up: a SQLAlchemy call made by a dependency counts as SQLAlchemy, a Starlette frame as the
+request cycle even though uvicorn is at the root of every stack. Prints a Markdown table
+of shares; the raw stacks stay in bench/out/.
 """
 
 import argparse
@@ -69,9 +72,11 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--case", default="get one")
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--size", default="S")
+    parser.add_argument("--wall", action="store_true", help="all threads' time, not the GIL's")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     opts = parser.parse_args()
-    url = dataset_url(opts.db, "S", opts.pg)
+    url = dataset_url(opts.db, opts.size, opts.pg)
     logs = BENCH / "out"
     port = PORTS["app"]
     command = servers.app_command(1, port)
@@ -84,8 +89,8 @@ def main() -> None:
         raw = logs / f"profile-{opts.db}-{opts.case.replace(' ', '-')}.txt"
         spy = [
             str(servers.VENV_BIN / "py-spy"), "record", "--pid", str(app.process.pid),
-            "--subprocesses", "--gil", "--rate", "200", "--format", "raw", "--output",
-            str(raw), "--duration", str(opts.seconds),
+            "--subprocesses", "--idle" if opts.wall else "--gil", "--rate", "200",
+            "--format", "raw", "--output", str(raw), "--duration", str(opts.seconds),
         ]  # fmt: skip
         with tempfile.TemporaryFile() as spy_log:
             sampler = subprocess.Popen(spy, stdout=spy_log, stderr=subprocess.STDOUT)
@@ -95,8 +100,9 @@ def main() -> None:
             sampler.wait(timeout=opts.seconds + 60)
     counted = shares(raw)
     total = sum(counted.values())
-    print(f"{opts.db}, {opts.case}, S, 1 worker: {figures['rps']:.0f} req/s while sampled, ")
-    print(f"{total} samples holding the GIL ({raw.relative_to(BENCH.parent)})\n")
+    held = "of every thread, idle included" if opts.wall else "holding the GIL"
+    print(f"{opts.db}, {opts.case}, {opts.size}, 1 worker: {figures['rps']:.0f} req/s sampled, ")
+    print(f"{total} samples {held} ({raw.relative_to(BENCH.parent)})\n")
     print("| share | where |\n|---:|---|")
     for part, count in counted.most_common():
         print(f"| {count / total:.0%} | {part} |")
