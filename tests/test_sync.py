@@ -267,6 +267,21 @@ def test_export_then_import_into_an_empty_database_reproduces_it(
         get_engine(url).dispose()
 
 
+@pytest.mark.usefixtures("client")  # which empties the database after
+def test_an_export_read_a_few_records_a_page_holds_every_record_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.sync import export
+
+    seed(engine)
+    whole = _exported(engine)
+    monkeypatch.setattr(export, "PAGE", 2)  # the demo's five automakers take three pages
+    paged = _exported(engine)
+    ids = [(item["collection"], item["record"]["id"]) for item in paged[:-1]]
+    assert len(ids) == len(set(ids)) == len(whole) - 1
+    assert paged == whole
+
+
 def test_an_import_with_one_bad_line_changes_nothing_and_names_it(
     client: TestClient, engine: Engine
 ) -> None:
