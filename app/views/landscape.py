@@ -24,7 +24,7 @@ from app.market.landscape import (
     shown_figures,
 )
 from app.market.programmes import PARTNERSHIPS, Partnership
-from app.resources import cursor, plans
+from app.resources import plans
 from app.resources.cursor import SortKey
 from app.resources.pages import keyset_page, next_cursor
 from app.resources.query import queryable
@@ -107,14 +107,14 @@ async def kept_page_on_loop(
     where: Sequence[ColumnElement[bool]],
     *,
     limit: int,
-    after: str | None,
+    after: list[Any] | None,
     scope: str,
 ) -> tuple[list[Any], str | None] | None:
     """`kept_page` read on the event loop (app.loop_reads), its statement planned once for
-    each shape of request (app.resources.plans); None when it cannot be planned or a row
-    must be made from the records (the caller reads it through the engine)."""
-    values = None if after is None else cursor.decode(after, KEYS, scope)
-    found = plans.planned(loop_reads.dialect, KEPT, "landscape", where, KEYS, limit + 1, values)
+    each shape of request (app.resources.plans), from a cursor's decoded values; None when
+    it cannot be planned or a row must be made from the records (the caller reads it
+    through the engine)."""
+    found = plans.planned(loop_reads.dialect, KEPT, "landscape", where, KEYS, limit + 1, after)
     if found is None:
         return None
     rows = processed(*await loop_reads.all(*found))

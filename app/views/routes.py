@@ -134,8 +134,8 @@ async def get_landscape(request: Request, params: LandscapeParams) -> Response:
     With the demo data its CSV is the seed article's table."""
     clauses = where(LANDSCAPE_FILTERS, params)
     scope = cursor.scope_of("landscape", asked(params))
-    if params.cursor is not None:
-        cursor.decode(params.cursor, landscape.KEYS, scope)
+    # A bad cursor is a 400 before any output; its values start the page read on the loop.
+    start = None if params.cursor is None else cursor.decode(params.cursor, landscape.KEYS, scope)
 
     def fetch(s: Session, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         return landscape.page(s, clauses, limit=limit, after=after, scope=scope)
@@ -150,7 +150,7 @@ async def get_landscape(request: Request, params: LandscapeParams) -> Response:
     loop_reads = request.app.state.loop_reads
     if loop_reads is not None:
         kept = await landscape.kept_page_on_loop(
-            loop_reads, clauses, limit=params.limit, after=params.cursor, scope=scope
+            loop_reads, clauses, limit=params.limit, after=start, scope=scope
         )
         if kept is not None:
             return _page_response(request, *kept)
