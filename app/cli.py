@@ -1,4 +1,5 @@
-"""The `battery-intel` command: serve, migrate, seed, export, import, backup and keys."""
+"""The `battery-intel` command: serve, migrate, seed, export, import, backup, keys and
+mark-stored."""
 
 import contextlib
 import os
@@ -20,6 +21,7 @@ from app.market.demo import seed as seed_demo
 from app.market.registry import SPECS
 from app.ops.observe import configure_logging
 from app.ops.workers import serve_uvicorn
+from app.resources import stored
 from app.schema import upgrade
 from app.settings import get_settings
 from app.sync.export import export_lines
@@ -113,6 +115,16 @@ def seed() -> None:
     outcomes = seed_demo(get_engine(get_settings().database_url))
     summary = ", ".join(f"{outcomes[k]} {k}" for k in ("created", "updated", "unchanged"))
     typer.echo(f"seed: {summary}")
+
+
+@cli.command("mark-stored")
+def mark_stored() -> None:
+    """Let list pages send the stored JSON of records written before this version: marks
+    each record's current change log entry whose JSON is the record today's code makes
+    (compared one by one). Only speed depends on it; safe to run at any time, again."""
+    engine = get_engine(get_settings().database_url)
+    with engine.connect() as connection:
+        typer.echo(f"mark-stored: {stored.mark(connection)} records' JSON marked")
 
 
 @cli.command("export")

@@ -27,7 +27,9 @@ import psycopg
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+import app.market.registry  # noqa: F401 - every collection, for stored.mark
 from app.market.programmes import Milestone
+from app.resources import stored
 from app.schema import upgrade
 from bench import cases, load, report, servers
 from bench.generate import SIZES
@@ -72,6 +74,10 @@ def ensure_dataset(url: str, size: str, copy_from: str | None = None) -> None:
             source.dispose()
         subprocess.run([*generator, "--database-url", url], check=True)
     upgrade(url)  # a dataset made before a new migration gets it now
+    engine = create_engine(url)
+    with engine.connect() as connection:  # made before migration 0015: its records' JSON
+        stored.mark(connection)
+    engine.dispose()
 
 
 def _recreate(url: str) -> None:

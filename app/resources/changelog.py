@@ -50,7 +50,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from app.columns import NAME_MAX, UTCDateTime, enum_check, utcnow
 from app.resources import text_index, versions
-from app.resources.formats import record_json
+from app.resources.formats import record_json, record_shape
 from app.resources.spec import ResourceSpec
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,9 @@ class Change(SQLModel, table=True):
     changed_at: dt.datetime = Field(sa_type=UTCDateTime)
     actor: str = Field(sa_type=String(NAME_MAX))
     record: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # `formats.record_shape` of the code that wrote `record`; None: written before migration
+    # 0015 (or a delete). Lists splice `record` only when it is today's (app.resources.stored).
+    shape: int | None = Field(default=None)
 
 
 CHANGES: Table = Change.__table__  # type: ignore[attr-defined]
@@ -106,6 +109,7 @@ class Staged:
     version: int
     actor: str
     record: dict[str, Any] | None  # as JSON, for the feed and history; None: deleted
+    shape: int | None  # formats.record_shape, for `record`
     row: dict[str, Any] | None  # its columns, for its versions
 
 
@@ -129,6 +133,7 @@ def stage(
             version=record.version + 1 if deleted else record.version,
             actor=actor,
             record=None if deleted else data or record_json(spec, record),
+            shape=None if deleted else record_shape(spec),
             row=None if deleted else {c.name: getattr(record, c.name) for c in spec.sa_table.c},
         )
     )
@@ -154,7 +159,7 @@ def publish(session: Session) -> int | None:
         [
             {"seq": first + i, "collection": s.collection, "record_id": s.record_id,
              "op": s.op.value, "version": s.version, "changed_at": now,
-             "actor": s.actor, "record": s.record}
+             "actor": s.actor, "record": s.record, "shape": s.shape}
             for i, s in enumerate(staged)
         ],
     )  # fmt: skip

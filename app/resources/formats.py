@@ -3,9 +3,12 @@
 import csv
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
@@ -18,11 +21,34 @@ from app.resources.spec import ResourceSpec
 
 CSV_MEDIA = "text/csv; charset=utf-8"
 CSV_PAGE = 500
+# Bump when a record's JSON changes while its schema does not (how a computed field or a
+# number is written): the change log's copies written before are then spliced no more.
+RECORD_FORMAT = 1
 
 
 def record_json(spec: ResourceSpec, record: Any) -> dict[str, Any]:
     data: dict[str, Any] = spec.models.public.model_validate(record).model_dump(mode="json")
     return data
+
+
+@cache
+def record_shape(spec: ResourceSpec) -> int:
+    """How `spec`'s records are written as JSON, as a number: their fields in order, each
+    field's type, and RECORD_FORMAT. The change log keeps it beside each version's JSON;
+    a list page splices a stored JSON only when it was written in today's shape
+    (app.resources.stored), so a new field or type never shows an older record without it."""
+    schema = spec.models.public.model_json_schema(mode="serialization")
+    return zlib.crc32(orjson.dumps([RECORD_FORMAT, _structure(schema)])) & 0x7FFF_FFFF
+
+
+def _structure(schema: Any) -> Any:
+    """A JSON schema without its prose: a reworded description changes no record."""
+    if isinstance(schema, dict):
+        prose = ("description", "examples", "title")
+        return {k: _structure(v) for k, v in schema.items() if k not in prose}
+    if isinstance(schema, list):
+        return [_structure(item) for item in schema]
+    return schema
 
 
 def columns(spec: ResourceSpec) -> list[str]:
