@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app import db
 from app.problems import BadRequest, NotFound
-from app.resources import cursor, feed, reads, writes
+from app.resources import cursor, feed, reads, stored, writes
 from app.resources.formats import columns, csv_response, every_page, include, wants_csv_for
 from app.resources.idempotency import Idempotency
 from app.resources.pages import Page
@@ -127,7 +127,9 @@ async def list_records(spec: ResourceSpec, request: Request) -> Response:
     bounded = not params.count and params.q is None
     loop_reads = request.app.state.loop_reads
     if bounded and params.known_at is None and loop_reads is not None:
-        page = await reads.list_page_on_loop(
+        # Without includes, each record is its stored JSON (app.resources.stored).
+        read_on_loop = stored.list_page_on_loop if not includes else reads.list_page_on_loop
+        page = await read_on_loop(
             loop_reads, spec, keys=keys, where=where, limit=params.limit,
             after=start, scope=scope,
         )  # fmt: skip
