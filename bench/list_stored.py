@@ -1,111 +1,84 @@
-"""A prototype for issue 19's first target: list pages served from each record's JSON,
-made once per version.
+"""Issue 19's list pages: each record's stored JSON spliced, against records made from the
+columns, as the event loop reads them.
 
     .venv/bin/python bench/list_stored.py --database-url sqlite:///bench/data/S.db
 
-`bench/list_costs.py` shows that making records (ids dashed, times rewritten, numbers,
-`display`) is the largest share of a list page the service adds. The change log already
-holds each version's JSON, as `model_dump(mode="json")` made it when the version was
-written, and the feed splices that text into its pages unparsed. This script measures the
-same for a list page without changing the dataset: it copies the database, gives the copy's
-energy densities a `body` column filled from the change log (what a migration's backfill
-would do; the writes would set it in the version's own transaction), then times, in
-process, medians of interleaved rounds, the load case's list page
-(`?status=…&level=…&sort=-value_min&limit=50`) made and serialised:
-
-1. as the service makes it today (`reads.list_page`, then `dumps`);
-2. the prototype: the same keyset query selecting `body` and the sort keys only, each body
-   an orjson Fragment, the cursor from the sort keys.
-
-It checks that both give the same items and the same next cursor. Not built: the writes
-keeping `body`, GET one, `include`, `fields` and `known_at` (which would still make
-records from the columns).
+A plain list page sends each record's JSON as the change log stored it with its current
+version (app.resources.stored); with `include` a page still makes its records from the
+columns (`reads.list_page_on_loop`). This times both, in process, on the reads the app's
+event loop makes (app.loop_reads), for the load case's list page
+(`?status=…&level=…&sort=-value_min&limit=50`), made and serialised, medians of
+interleaved rounds. It checks first that both give the same items and the same next
+cursor. The dataset's change log must carry
+today's record shape (`battery-intel mark-stored`; `bench/run.py` marks its datasets).
 """
 
+import asyncio
+import statistics
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
-from sqlalchemy import Engine, Text, bindparam, cast, make_url, select, text
+from sqlalchemy import make_url
 
 import app.tables  # noqa: F401 - every table on the metadata
-from app.db import Prepared, get_engine, read_connection
-from app.resources import cursor, reads
+from app.db import get_engine
+from app.loop_reads import LoopReads, SqliteReads
+from app.resources import reads, stored
 from app.resources.catalog import catalog
-from app.resources.fields import json_number
+from app.resources.pages import Page
 from app.resources.query import queryable
-from app.resources.rows import dumps, selected, shape
-from bench.list_costs import PAGES, copy_of, medians, options
+from app.resources.rows import dumps
+from bench.list_costs import PAGES, options
 
-FILL = """
-UPDATE energy_densities SET body = (
-    SELECT CAST(changes.record AS TEXT) FROM changes
-    WHERE changes.record_id = energy_densities.id
-      AND changes.version = energy_densities.version
-      AND changes.collection = 'energy-densities')
-"""
+Read = Callable[..., Awaitable[Page | None]]
 
 
-def copied(url: str) -> str:
-    """A copy of the dataset at `url`, with energy densities' `body` filled; its URL."""
-    rendered = copy_of(url, "stored")
-    with get_engine(rendered).begin() as connection:
-        connection.execute(text("ALTER TABLE energy_densities ADD COLUMN body TEXT"))
-        connection.execute(text(FILL))
-    return rendered
-
-
-def main() -> None:
-    opts = options(__doc__, rounds=9, calls=200)
-    url = copied(opts.database_url)
-    engine: Engine = get_engine(url)
+async def measure(url: str, rounds: int, calls: int) -> None:
+    engine = get_engine(url)
+    loop_reads = SqliteReads(engine) if engine.dialect.name == "sqlite" else LoopReads(engine)
     spec = catalog.by_path("energy-densities")
     asked, table = queryable(spec), spec.sa_table
     keys = asked.sort_keys("-value_min")
-    body = cast(text("energy_densities.body"), Text).label("body")
-    sort_names = [key.name for key in keys]
-    numbers = set(shape(spec).numbers)  # floats a record writes as the public model does
-    prepared = Prepared(  # compiled once, as today's read is (app.resources.plans)
-        select(body, *(selected(table.c[name]) for name in sort_names))
-        .where(table.c.status == bindparam("status"), table.c.level == bindparam("level"))
-        .order_by(*cursor.order_by(keys))
-        .limit(51)
-    )
 
-    def today(i: int) -> bytes:
+    async def page(read: Read, i: int) -> bytes:
         status, level = PAGES[i % len(PAGES)]
-        clauses = [table.c.status == status, table.c.level == level]
-        with read_connection(engine) as connection:
-            page = reads.list_page(connection, spec, keys=keys, where=clauses, limit=50)
-        return dumps({"items": page.rows, "next_cursor": page.next_cursor})
+        where = [table.c.status == status, table.c.level == level]
+        found = await read(loop_reads, spec, keys=keys, where=where, limit=50, after=None, scope="")
+        assert found is not None, "planned"
+        return dumps({"items": found.rows, "next_cursor": found.next_cursor})
 
-    def stored(i: int) -> bytes:
-        status, level = PAGES[i % len(PAGES)]
-        with read_connection(engine) as connection:
-            rows = prepared.all(connection, {"status": status, "level": level})
-        items = [orjson.Fragment(row[0]) for row in rows[:50]]
-        next_cursor = None
-        if len(rows) > 50:  # the sort keys as a record holds them (360, not 360.0)
-            last = dict(zip(sort_names, rows[49][1:], strict=True))
-            for name in numbers.intersection(sort_names):
-                if last[name] is not None:
-                    last[name] = json_number(last[name])
-            next_cursor = cursor.encode(keys, last)
-        return dumps({"items": items, "next_cursor": next_cursor})
-
-    same = all(orjson.loads(today(i)) == orjson.loads(stored(i)) for i in range(len(PAGES)))
-    spent = medians({"today": today, "stored": stored}, opts.rounds, opts.calls)
-    print(f"{engine.dialect.name}, {make_url(opts.database_url).database}: one list page, "
-          "made and serialised, in process\n")  # fmt: skip
+    steps: dict[str, Read] = {"made": reads.list_page_on_loop, "stored": stored.list_page_on_loop}
+    same = [
+        orjson.loads(await page(steps["made"], i)) == orjson.loads(await page(steps["stored"], i))
+        for i in range(len(PAGES))
+    ] == [True] * len(PAGES)
+    spent: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, read in steps.items():
+            started = time.perf_counter()
+            for i in range(calls):
+                await page(read, i)
+            spent[name].append((time.perf_counter() - started) / calls * 1e6)
+    await loop_reads.close()
+    made, kept = (statistics.median(spent[name]) for name in steps)
+    print(f"{engine.dialect.name}, {make_url(url).database}: one list page on the event "
+          "loop, made and serialised, in process\n")  # fmt: skip
     print("| read | µs a page (median of rounds) |\n|---|---:|")
-    print(f"| today: records made from the columns (`reads.list_page`) | {spent['today']:.0f} |")
-    print(f"| prototype: each version's stored JSON spliced | {spent['stored']:.0f} |")
-    print(f"\nprototype ÷ today: {spent['stored'] / spent['today']:.2f}×; "
-          f"the two give the same items and cursor: {same}")  # fmt: skip
+    print(f"| records made from the columns (`reads.list_page_on_loop`) | {made:.0f} |")
+    print(f"| each record's stored JSON spliced (`stored.list_page_on_loop`) | {kept:.0f} |")
+    print(f"\nstored ÷ made: {kept / made:.2f}×; the same items and cursor: {same}")
     if not same:
         sys.exit(1)
+
+
+def main() -> None:
+    opts = options(__doc__, rounds=7, calls=200)
+    asyncio.run(measure(opts.database_url, opts.rounds, opts.calls))
 
 
 if __name__ == "__main__":

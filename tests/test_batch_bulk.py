@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -18,6 +19,8 @@ from sqlmodel import Session
 from app.columns import utcnow
 from app.resources.catalog import catalog
 from app.resources.changelog import CHANGES
+from app.resources.formats import record_shape
+from app.resources.rows import dumps, shape
 from app.resources.text_index import ENTRIES, SearchEntryVersion
 from app.resources.versions import versions_of
 from app.sync import batch
@@ -123,7 +126,8 @@ def _apply(
 def _versions_in_step(engine: Engine) -> None:
     """Every record's open version is the record as it is now, numbered by its last change,
     and its versions follow each other without a gap: whether they were copied from the live
-    rows (a table's changes consecutive, each record once) or sent as staged."""
+    rows (a table's changes consecutive, each record once) or sent as staged; and its last
+    change holds its JSON, of today's shape, as the columns make it (list pages send it)."""
     key = (CHANGES.c.collection, CHANGES.c.record_id)
     with engine.connect() as connection:
         last_changes = select(*key, func.max(CHANGES.c.seq)).group_by(*key)
@@ -141,6 +145,12 @@ def _versions_in_step(engine: Engine) -> None:
                 assert current.seq == last[(spec.path, record_id)]
                 times = [(v.valid_from, v.valid_to) for v in [*closed, current]]
                 assert all(a[1] == b[0] for a, b in itertools.pairwise(times)), "no gap, no overlap"
+            made = shape(spec)
+            for values in connection.execute(select(*made.columns)):
+                record = orjson.loads(dumps(made.record(values)))
+                seq = last[(spec.path, uuid.UUID(record["id"]))]
+                entry = select(CHANGES.c.record, CHANGES.c.shape).where(CHANGES.c.seq == seq)
+                assert tuple(connection.execute(entry).one()) == (record, record_shape(spec))
 
 
 @pytest.fixture
