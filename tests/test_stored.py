@@ -12,7 +12,7 @@ from app.market.registry import SPECS
 from app.resources import stored
 from app.resources.catalog import catalog
 from app.resources.changelog import CHANGES
-from app.resources.formats import record_shape
+from app.resources.formats import _structure, record_shape
 from tests.builders import API, CHANGE, create
 
 
@@ -120,3 +120,23 @@ def test_mark_gives_todays_shape_to_the_entries_that_match_their_records(
     assert _listed(client, "sources") == sources
     with engine.connect() as connection:
         assert stored.mark(connection) == 0, "nothing left to mark"
+
+
+def test_a_records_shape_sees_its_fields_not_their_prose() -> None:
+    """A field named like the schema's prose (`description`, `title`) is part of the shape;
+    the words describing a field are not."""
+    schema = {
+        "title": "Source",
+        "properties": {
+            "title": {"type": "string", "title": "Title", "description": "What it is called"},
+            "description": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+    }
+    assert _structure(schema) == {
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        }
+    }
+    sources = catalog.by_path("sources")
+    assert record_shape(sources) != record_shape(catalog.by_path("automakers"))

@@ -41,11 +41,17 @@ def record_shape(spec: ResourceSpec) -> int:
     return zlib.crc32(orjson.dumps([RECORD_FORMAT, _structure(schema)])) & 0x7FFF_FFFF
 
 
-def _structure(schema: Any) -> Any:
-    """A JSON schema without its prose: a reworded description changes no record."""
+def _structure(schema: Any, names: bool = False) -> Any:
+    """A JSON schema without its prose: a reworded description changes no record. Under
+    `properties` and `$defs` the keys are names (a field may be called `description`),
+    kept whatever they say."""
     if isinstance(schema, dict):
-        prose = ("description", "examples", "title")
-        return {k: _structure(v) for k, v in schema.items() if k not in prose}
+        prose = () if names else ("description", "examples", "title")
+        return {
+            k: _structure(v, not names and k in ("properties", "$defs"))
+            for k, v in schema.items()
+            if k not in prose
+        }
     if isinstance(schema, list):
         return [_structure(item) for item in schema]
     return schema
