@@ -7,8 +7,11 @@ benchmark's floor, the same SQL through `sqlite3` with no framework, shows the s
 the API, so the difference is in SQLite's own work. This times the load case's twelve list
 pages (`bench.cases.FILTERS`: `?status=…&level=…&sort=-value_min&limit=50`)
 through raw `sqlite3` on both files, with the service's own connection settings and with
-two candidates for the next step: a bigger page cache per connection (SQLite's default is
-2 MB), and the file memory-mapped. Medians of interleaved rounds, µs a page.
+candidates for the next step: other page caches per connection (SQLite's default is 2 MB,
+the service's 16 MB), and the file memory-mapped. Two statements a page: the columns a
+record is made from (the page with `include`), and what a plain page selects since 31ecbe7
+(`app.resources.stored`: each row's stored JSON, looked up in the change log, and its sort
+keys). Medians of interleaved rounds, µs a page.
 
 Either costs memory that today's service does not hold: a connection's cache fills up to
 its size (every pooled connection of every worker), and mapped pages count in a worker's
@@ -28,31 +31,36 @@ from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
 import app.tables  # noqa: F401 - every table on the metadata
-from app.resources import cursor
+from app.resources import cursor, stored
 from app.resources.catalog import catalog
 from app.resources.query import queryable
 from app.resources.rows import shape
 from bench.cases import FILTERS
 
 SETTINGS = {
-    "the service's (SQLite's default cache, 2 MB)": [],
-    "cache_size 16 MB": ["PRAGMA cache_size=-16384"],
+    "SQLite's default cache, 2 MB": [],
+    "the service's, cache_size 16 MB": ["PRAGMA cache_size=-16384"],
     "cache_size 32 MB": ["PRAGMA cache_size=-32768"],
     "cache_size 64 MB": ["PRAGMA cache_size=-65536"],
     "cache_size 256 MB": ["PRAGMA cache_size=-262144"],
     "mmap_size 4 GB": ["PRAGMA mmap_size=4294967296"],
 }
 
+READS = {"columns": "the columns", "stored": "stored JSON and sort keys"}
 
-def statements() -> list[str]:
+
+def statements(read: str) -> list[str]:
     spec = catalog.by_path("energy-densities")
     asked, rows, table = queryable(spec), shape(spec), spec.sa_table
     keys = asked.sort_keys("-value_min")
+    if read == "columns":
+        selected = select(*rows.columns)
+    else:
+        selected = stored._query(spec, stored._names(keys))
     found = []
     for status, level in FILTERS:
         query = (
-            select(*rows.columns)
-            .where(table.c.status == status, table.c.level == level)
+            selected.where(table.c.status == status, table.c.level == level)
             .order_by(*cursor.order_by(keys))
             .limit(51)
         )
@@ -75,24 +83,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--calls", type=int, default=240)
     opts = parser.parse_args()
-    pages = statements()
+    pages = {read: statements(read) for read in READS}
     connections = {
-        (setting, size): connect(path, pragmas)
+        (setting, read, size): connect(path, pragmas)
         for setting, pragmas in SETTINGS.items()
+        for read in READS
         for size, path in (("S", opts.small), ("L", opts.large))
     }
-    spent: dict[tuple[str, str], list[float]] = {key: [] for key in connections}
+    spent: dict[tuple[str, str, str], list[float]] = {key: [] for key in connections}
     for _ in range(opts.rounds):
         for key, connection in connections.items():
+            its = pages[key[1]]
             started = time.perf_counter()
             for i in range(opts.calls):
-                connection.execute(pages[i % len(pages)]).fetchall()
+                connection.execute(its[i % len(its)]).fetchall()
             spent[key].append((time.perf_counter() - started) / opts.calls * 1e6)
-    print("| connection settings | S µs a page | L µs a page | L ÷ S |\n|---|---:|---:|---:|")
+    print("| connection settings | statement | S µs a page | L µs a page | L ÷ S |")
+    print("|---|---|---:|---:|---:|")
     for setting in SETTINGS:
-        small = statistics.median(spent[(setting, "S")])
-        large = statistics.median(spent[(setting, "L")])
-        print(f"| {setting} | {small:.0f} | {large:.0f} | {large / small:.2f}× |")
+        for read, label in READS.items():
+            small = statistics.median(spent[(setting, read, "S")])
+            large = statistics.median(spent[(setting, read, "L")])
+            print(f"| {setting} | {label} | {small:.0f} | {large:.0f} | {large / small:.2f}× |")
 
 
 if __name__ == "__main__":
