@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,6 +47,7 @@ SETTINGS = {
     "mmap_size 4 GB": ["PRAGMA mmap_size=4294967296"],
 }
 
+K = TypeVar("K")
 READS = {"columns": "the columns", "stored": "stored JSON and sort keys"}
 
 
@@ -76,34 +78,46 @@ def connect(path: str, pragmas: list[str]) -> sqlite3.Connection:
     return connection
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def options(doc: str) -> argparse.Namespace:
+    """The files and rounds, for this script and the prototypes that time it likewise."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--small", default="bench/data/S.db")
     parser.add_argument("--large", default="bench/data/L.db")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--calls", type=int, default=240)
-    opts = parser.parse_args()
+    return parser.parse_args()
+
+
+def medians(
+    runs: dict[K, tuple[sqlite3.Connection, list[str]]], rounds: int, calls: int
+) -> dict[K, float]:
+    """µs a page for each connection and its pages, taken in turn: interleaved rounds, so
+    the machine's drift falls on every run alike, and their medians."""
+    spent: dict[K, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, (connection, pages) in runs.items():
+            started = time.perf_counter()
+            for i in range(calls):
+                connection.execute(pages[i % len(pages)]).fetchall()
+            spent[key].append((time.perf_counter() - started) / calls * 1e6)
+    return {key: statistics.median(times) for key, times in spent.items()}
+
+
+def main() -> None:
+    opts = options(__doc__)
     pages = {read: statements(read) for read in READS}
-    connections = {
-        (setting, read, size): connect(path, pragmas)
+    runs = {
+        (setting, read, size): (connect(path, pragmas), pages[read])
         for setting, pragmas in SETTINGS.items()
         for read in READS
         for size, path in (("S", opts.small), ("L", opts.large))
     }
-    spent: dict[tuple[str, str, str], list[float]] = {key: [] for key in connections}
-    for _ in range(opts.rounds):
-        for key, connection in connections.items():
-            its = pages[key[1]]
-            started = time.perf_counter()
-            for i in range(opts.calls):
-                connection.execute(its[i % len(its)]).fetchall()
-            spent[key].append((time.perf_counter() - started) / opts.calls * 1e6)
+    spent = medians(runs, opts.rounds, opts.calls)
     print("| connection settings | statement | S µs a page | L µs a page | L ÷ S |")
     print("|---|---|---:|---:|---:|")
     for setting in SETTINGS:
         for read, label in READS.items():
-            small = statistics.median(spent[(setting, read, "S")])
-            large = statistics.median(spent[(setting, read, "L")])
+            small, large = spent[(setting, read, "S")], spent[(setting, read, "L")]
             print(f"| {setting} | {label} | {small:.0f} | {large:.0f} | {large / small:.2f}× |")
 
 

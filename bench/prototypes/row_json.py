@@ -14,12 +14,9 @@ settings: the three statements, interleaved rounds, medians, µs a page. It meas
 read only: what writing the JSON twice costs a write is not here.
 """
 
-import argparse
 import sqlite3
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
@@ -27,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from app.db import SQLITE_CACHE_KIB
 from app.resources.catalog import catalog
 from app.resources.formats import record_shape
-from bench.sqlite_sizes import connect, statements
+from bench.sqlite_sizes import connect, medians, options, statements
 
 SERVICE = [f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"]
 FILL = """
@@ -65,12 +62,7 @@ def row_json_statements() -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", default="bench/data/S.db")
-    parser.add_argument("--large", default="bench/data/L.db")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--calls", type=int, default=240)
-    opts = parser.parse_args()
+    opts = options(__doc__)
     pages = {
         "the columns": statements("columns"),
         "stored JSON, looked up in the change log (today)": statements("stored"),
@@ -81,27 +73,21 @@ def main() -> None:
             size: with_row_json(path, f"{folder}/{size}.db")
             for size, path in (("S", opts.small), ("L", opts.large))
         }
-        connections = {
-            (read, size): connect(copies[size], SERVICE) for read in pages for size in copies
+        runs = {
+            (read, size): (connect(copy, SERVICE), its)
+            for read, its in pages.items()
+            for size, copy in copies.items()
         }
-        check = connections[("the columns", "S")]
+        check = runs[("the columns", "S")][0]
         for looked_up, on_row in zip(statements("stored"), row_json_statements(), strict=True):
             assert check.execute(looked_up).fetchall() == check.execute(on_row).fetchall()
-        spent: dict[tuple[str, str], list[float]] = {key: [] for key in connections}
-        for _ in range(opts.rounds):
-            for (read, size), connection in connections.items():
-                its = pages[read]
-                started = time.perf_counter()
-                for i in range(opts.calls):
-                    connection.execute(its[i % len(its)]).fetchall()
-                spent[(read, size)].append((time.perf_counter() - started) / opts.calls * 1e6)
-        for connection in connections.values():
+        spent = medians(runs, opts.rounds, opts.calls)
+        for connection, _ in runs.values():
             connection.close()
     print("| statement (the service's settings) | S µs a page | L µs a page | L ÷ S |")
     print("|---|---:|---:|---:|")
     for read in pages:
-        small = statistics.median(spent[(read, "S")])
-        large = statistics.median(spent[(read, "L")])
+        small, large = spent[(read, "S")], spent[(read, "L")]
         print(f"| {read} | {small:.0f} | {large:.0f} | {large / small:.2f}× |")
 
 
